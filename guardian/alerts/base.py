@@ -1,0 +1,21 @@
+"""The notifier protocol every alert channel implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from guardian.rules.base import Notification
+
+
+class DeliveryError(RuntimeError):
+    """A channel could not deliver a notification (it will be retried)."""
+
+
+class Notifier(Protocol):
+    """One channel (console, log, SMS, push …). ``send`` raises DeliveryError on failure."""
+
+    channel: str
+
+    def send(self, notification: Notification) -> str | None:
+        """Deliver; return the provider's message id if it has one."""
+        ...

@@ -1,0 +1,310 @@
+"""Load a site: the site file, its zone files, and (as YAML only) its rule files.
+
+:func:`load_site` collects every problem it can find — in the site file, in each
+zone file, across files — and raises one :class:`ConfigError` listing them all, so
+a user fixes a broken setup in one pass. Rule files are only parsed here; the rules
+package validates them from :attr:`SiteBundle.rule_documents`.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Collection
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from guardian.config.problems import ConfigError, Problem, problems_from_validation
+from guardian.config.site import CameraConfig, SiteConfig
+from guardian.config.yamlpos import YamlDocument, load_yaml
+from guardian.config.zones import ZoneConfig, ZoneFile
+
+
+@dataclass(frozen=True)
+class SiteBundle:
+    """Everything loaded from a site file, with paths resolved to absolute ones.
+
+    Camera sources that are files or folders are absolute paths in ``site.cameras``.
+    """
+
+    site: SiteConfig
+    path: Path
+    base_dir: Path
+    zones: tuple[ZoneConfig, ...]
+    rule_documents: tuple[YamlDocument, ...]
+    database_path: Path
+    clips_dir: Path
+    models_dir: Path
+    #: the detection model from the site file, resolved; None: use the bundled one
+    model_path: Path | None = None
+
+    def zones_for(self, camera_id: str) -> tuple[ZoneConfig, ...]:
+        """The zones drawn on one camera, in file order."""
+        return tuple(z for z in self.zones if z.camera == camera_id)
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        return self.site.camera(camera_id)
+
+
+@dataclass(frozen=True)
+class _PlacedZone:
+    zone: ZoneConfig
+    file: Path
+    line: int
+    col: int
+
+
+def _resolve(base_dir: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base_dir / path
+
+
+def _zone_file(
+    path: Path, camera_ids: Collection[str] | None, site_name: str
+) -> tuple[list[_PlacedZone], list[Problem]]:
+    try:
+        doc = load_yaml(path)
+    except ConfigError as exc:
+        return [], list(exc.problems)
+    if doc.data is None:
+        msg = "zone file is empty — it needs a 'zones:' list of '- name: ...' entries"
+        return [], [Problem(path, 1, 1, msg)]
+    if not isinstance(doc.data, dict):
+        line, col = doc.position(())
+        msg = "a zone file must start with 'zones:' followed by a list of '- name: ...' entries"
+        return [], [Problem(path, line, col, msg)]
+    try:
+        ZoneFile.model_validate(doc.data)
+    except ValidationError as exc:
+        return [], problems_from_validation(doc, exc, ZoneFile)
+
+    placed: list[_PlacedZone] = []
+    problems: list[Problem] = []
+    seen: dict[tuple[str, str], _PlacedZone] = {}
+    known = sorted(camera_ids) if camera_ids is not None else []
+    for index, item in enumerate(doc.data["zones"]):
+        loc = ("zones", index)
+        try:
+            zone = ZoneConfig.model_validate(item)
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(doc, exc, ZoneConfig, loc))
+            continue
+        line, col = doc.position(loc)
+        if camera_ids is not None and zone.camera not in camera_ids:
+            cline, ccol = doc.position((*loc, "camera"), value=True)
+            guess = difflib.get_close_matches(zone.camera, known, n=1)
+            problems.append(
+                Problem(
+                    path,
+                    cline,
+                    ccol,
+                    f"zone '{zone.name}' names camera '{zone.camera}', which is not in "
+                    f"{site_name} — known cameras: {', '.join(known) or '(none)'}"
+                    + (f" (did you mean '{guess[0]}'?)" if guess else ""),
+                )
+            )
+            continue
+        key = (zone.camera, zone.name)
+        if key in seen:
+            first = seen[key]
+            nline, ncol = doc.position((*loc, "name"), value=True)
+            problems.append(
+                Problem(
+                    path,
+                    nline,
+                    ncol,
+                    f"zone '{zone.name}' is defined twice for camera '{zone.camera}' "
+                    f"(first at line {first.line}) — zone names must be unique per camera",
+                )
+            )
+            continue
+        here = _PlacedZone(zone, path, line, col)
+        seen[key] = here
+        placed.append(here)
+    return placed, problems
+
+
+def load_zone_file(
+    path: Path, camera_ids: Collection[str] | None = None
+) -> tuple[list[ZoneConfig], list[Problem]]:
+    """Load one zone file: the valid zones and the problems found.
+
+    With ``camera_ids``, a zone naming another camera is a problem (and left out);
+    with ``None`` cameras are not checked. Never raises for bad content.
+    """
+    placed, problems = _zone_file(path, camera_ids, "the site file")
+    return [p.zone for p in placed], problems
+
+
+def _camera_ids_from_raw(data: Any) -> list[str] | None:
+    """Camera ids from unvalidated site data, to keep checking zones when the site is bad."""
+    if not isinstance(data, dict) or not isinstance(data.get("cameras"), list):
+        return None
+    return [
+        c["id"] for c in data["cameras"] if isinstance(c, dict) and isinstance(c.get("id"), str)
+    ]
+
+
+def _file_list(site: SiteConfig | None, data: Any, key: str) -> list[tuple[int, str]]:
+    if site is not None:
+        return list(enumerate(getattr(site, key)))
+    raw = data.get(key) if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return []
+    return [(i, v) for i, v in enumerate(raw) if isinstance(v, str)]
+
+
+def _ordered(site_path: Path, problems: list[Problem]) -> list[Problem]:
+    """The site file's problems first, then each other file's, each by line."""
+    order: dict[Path, int] = {site_path: 0}
+    for p in problems:
+        order.setdefault(p.file, len(order))
+    return sorted(problems, key=lambda p: (order[p.file], p.line, p.col))
+
+
+def load_site(path: Path) -> SiteBundle:
+    """Load and check a site file and everything it lists.
+
+    Raises :class:`ConfigError` with all problems found in the site file, the zone
+    files, the rule files (missing or not YAML) and across them.
+    """
+    path = Path(path)
+    base_dir = path.parent
+    doc = load_yaml(path)  # unreadable or not YAML: nothing more to check
+    problems: list[Problem] = []
+    site: SiteConfig | None = None
+    if doc.data is None:
+        problems.append(
+            Problem(path, 1, 1, "site file is empty — it needs at least a 'cameras:' list")
+        )
+    elif not isinstance(doc.data, dict):
+        line, col = doc.position(())
+        problems.append(
+            Problem(path, line, col, "the site file must be a mapping of sections (cameras: ...)")
+        )
+    else:
+        try:
+            site = SiteConfig.model_validate(doc.data)
+        except ValidationError as exc:
+            problems.extend(problems_from_validation(doc, exc, SiteConfig))
+
+    camera_ids = list(site.camera_ids) if site is not None else _camera_ids_from_raw(doc.data)
+    site_name = path.name
+
+    # zone files, and zone names unique per camera across files
+    zones: list[ZoneConfig] = []
+    seen: dict[tuple[str, str], _PlacedZone] = {}
+    for index, rel in _file_list(site, doc.data, "zones"):
+        zone_path = _resolve(base_dir, rel)
+        if not zone_path.is_file():
+            line, col = doc.position(("zones", index), value=True)
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"zone file '{rel}' does not exist — looked for {zone_path.absolute()}",
+                )
+            )
+            continue
+        placed, found = _zone_file(zone_path, camera_ids, site_name)
+        problems.extend(found)
+        for p in placed:
+            key = (p.zone.camera, p.zone.name)
+            if key in seen:
+                first = seen[key]
+                problems.append(
+                    Problem(
+                        p.file,
+                        p.line,
+                        p.col,
+                        f"zone '{p.zone.name}' is defined twice for camera '{p.zone.camera}' "
+                        f"(first in {first.file}:{first.line}) — zone names must be unique "
+                        "per camera",
+                    )
+                )
+                continue
+            seen[key] = p
+            zones.append(p.zone)
+
+    # rule files: parsed here, validated by the rules package
+    rule_documents: list[YamlDocument] = []
+    for index, rel in _file_list(site, doc.data, "rules"):
+        rule_path = _resolve(base_dir, rel)
+        if not rule_path.is_file():
+            line, col = doc.position(("rules", index), value=True)
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"rule file '{rel}' does not exist — looked for {rule_path.absolute()}",
+                )
+            )
+            continue
+        try:
+            rule_documents.append(load_yaml(rule_path))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+
+    if site is None:
+        raise ConfigError(_ordered(path, problems))
+
+    # camera sources on disk (enabled cameras only)
+    cameras: list[CameraConfig] = []
+    for index, cam in enumerate(site.cameras):
+        kind = cam.source_kind
+        if kind in ("url", "usb") or not isinstance(cam.source, str):
+            cameras.append(cam)
+            continue
+        source = _resolve(base_dir, cam.source).absolute()
+        if source.is_dir():
+            cameras.append(cam.with_source(str(source), "folder"))
+        elif source.is_file():
+            cameras.append(cam.with_source(str(source), "file"))
+        else:
+            if cam.enabled:
+                line, col = doc.position(("cameras", index, "source"), value=True)
+                problems.append(
+                    Problem(
+                        path,
+                        line,
+                        col,
+                        f"camera '{cam.id}' source '{cam.source}' does not exist — looked for "
+                        f"{source}; give a video file, a folder of images, a URL or a USB index",
+                    )
+                )
+            cameras.append(cam.with_source(str(source), kind))
+
+    model_path: Path | None = None
+    if site.detection.model is not None:
+        model_path = _resolve(base_dir, site.detection.model).absolute()
+        if not model_path.is_file():
+            line, col = doc.position(("detection", "model"), value=True)
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"detection model '{site.detection.model}' does not exist — looked for "
+                    f"{model_path}; leave 'model' out to use the bundled yolo11n-pose.pt",
+                )
+            )
+
+    if problems:
+        raise ConfigError(_ordered(path, problems))
+
+    abs_base = base_dir.absolute()
+    return SiteBundle(
+        site=site.model_copy(update={"cameras": tuple(cameras)}),
+        path=path.absolute(),
+        base_dir=abs_base,
+        zones=tuple(zones),
+        rule_documents=tuple(rule_documents),
+        database_path=_resolve(abs_base, site.storage.database),
+        clips_dir=_resolve(abs_base, site.storage.clips),
+        models_dir=_resolve(abs_base, site.storage.models),
+        model_path=model_path,
+    )

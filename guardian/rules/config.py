@@ -1,0 +1,98 @@
+"""Rule configuration: the pydantic models users write in ``rules/*.yaml``.
+
+Trigger, condition and action entries are discriminated unions on ``kind``, built from
+the registries, so a new kind needs only registering.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from typing import Annotated, Any, Literal, Union, get_args
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from guardian.rules.kinds import ACTIONS, CONDITIONS, TRIGGERS, NameList
+from guardian.rules.registry import Registry
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$")
+_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def parse_duration(value: Any) -> Any:
+    """``15``, ``"15s"``, ``"2m"``, ``"1.5h"`` → seconds; anything else is left to pydantic."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"'{value}' is not a duration — write e.g. 15, '15s', '2m' or '1h'")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+Mode = Literal["unsupervised", "supervised"]
+SeverityName = Literal["critical", "warning", "info"]
+
+
+def _union(registry: Registry[Any]) -> Any:
+    members = tuple(spec.config for spec in registry)
+    if len(members) == 1:
+        # a one-member "union" still needs the tag checked, so add a sentinel-free wrapper
+        return Annotated[Union[members[0], members[0]], Field(discriminator="kind")]  # noqa: UP007
+    return Annotated[Union[members], Field(discriminator="kind")]  # noqa: UP007
+
+
+class _RuleBase(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9_-]*$", description="unique rule id: a-z, 0-9, _ and -"
+    )
+    alias: str | None = Field(None, description="short human name used in alerts; default: the id")
+    description: str = Field("", description="what the rule is for")
+    severity: SeverityName = Field("warning", description="critical, warning or info")
+    enabled: bool = Field(True, description="false keeps the rule in the file but never runs it")
+    cameras: NameList = Field(
+        default_factory=list, description="cameras the rule watches; empty: every camera"
+    )
+    zones: NameList = Field(
+        default_factory=list, description="zones the rule is limited to; empty: no limit"
+    )
+    modes: list[Mode] = Field(
+        default_factory=lambda: list(get_args(Mode)),
+        min_length=1,
+        description="site modes in which the rule is active",
+    )
+    cooldown: Duration = Field(
+        0.0,
+        description="after firing for a camera/zone/person, stay quiet this long (e.g. '30s')",
+    )
+
+
+@cache
+def rule_model() -> type[BaseModel]:
+    """The rule model for the kinds registered now."""
+    fields: dict[str, Any] = {
+        "triggers": (
+            list[_union(TRIGGERS)],  # type: ignore[misc]
+            Field(min_length=1, description="what starts the rule (edges); at least one"),
+        ),
+        "conditions": (
+            list[_union(CONDITIONS)],  # type: ignore[misc]
+            Field(default_factory=list, description="what must also hold when a trigger fires"),
+        ),
+        "actions": (
+            list[_union(ACTIONS)],  # type: ignore[misc]
+            Field(default_factory=list, description="what to do when the rule fires"),
+        ),
+    }
+    model: type[BaseModel] = create_model("RuleConfig", __base__=_RuleBase, **fields)
+    return model
+
+
+class RuleFileConfig(BaseModel):
+    """A rules file: a list of rules."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rules: list[dict[str, Any]] = Field(default_factory=list, description="the rules in this file")

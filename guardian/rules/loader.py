@@ -1,0 +1,146 @@
+"""Validate rule documents into runnable rules, one rule at a time.
+
+A broken rule is reported (file, line, rule id) and left out; the other rules of the
+same file still load. Cross-checks: duplicate ids, unknown cameras, zones, contacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from guardian.config import Problem, YamlDocument, problems_from_validation
+from guardian.config.yamlpos import position_of
+from guardian.rules.base import RuleRuntime
+from guardian.rules.config import RuleFileConfig, rule_model
+from guardian.rules.kinds import ACTIONS, CONDITIONS, TRIGGERS
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """The rules that loaded, and the problems of those that did not."""
+
+    rules: tuple[RuleRuntime, ...]
+    problems: tuple[Problem, ...] = field(default=())
+
+
+def load_rules(
+    documents: Sequence[YamlDocument],
+    *,
+    zones_by_camera: Mapping[str, Iterable[str]],
+    contacts: Iterable[str] = (),
+) -> RuleSet:
+    """Validate every rule in ``documents`` against the site's cameras, zones, contacts."""
+    zones = {cam: set(names) for cam, names in zones_by_camera.items()}
+    all_zones = set().union(*zones.values()) if zones else set()
+    contact_ids = set(contacts)
+    rules: list[RuleRuntime] = []
+    problems: list[Problem] = []
+    seen: dict[str, str] = {}
+    model = rule_model()
+    for doc in documents:
+        if doc.data is None:
+            continue
+        try:
+            RuleFileConfig.model_validate(doc.data)
+        except ValidationError as err:
+            problems.extend(problems_from_validation(doc, err, RuleFileConfig))
+            continue
+        for index, raw in enumerate(doc.data.get("rules") or []):
+            loc = ("rules", index)
+            rule_id = str(raw.get("id", f"#{index + 1}"))
+            try:
+                config: Any = model.model_validate(raw)
+            except ValidationError as err:
+                for p in problems_from_validation(doc, err, model, prefix=loc):
+                    problems.append(_named(p, rule_id))
+                continue
+            found = _cross_check(doc, loc, config, zones, all_zones, contact_ids, seen)
+            if found:
+                problems.extend(_named(p, rule_id) for p in found)
+                continue
+            line, _ = position_of(doc, loc)
+            seen[config.id] = f"{doc.path}:{line}"
+            rules.append(_runtime(config, f"{doc.path}:{line}"))
+    return RuleSet(tuple(rules), tuple(problems))
+
+
+def _named(problem: Problem, rule_id: str) -> Problem:
+    return Problem(
+        problem.file,
+        problem.line,
+        problem.col,
+        f"rule '{rule_id}': {problem.message} (this rule is disabled; the others still run)",
+        rule_id=rule_id,
+    )
+
+
+def _cross_check(
+    doc: YamlDocument,
+    loc: tuple[str | int, ...],
+    config: Any,
+    zones: Mapping[str, set[str]],
+    all_zones: set[str],
+    contacts: set[str],
+    seen: dict[str, str],
+) -> list[Problem]:
+    out: list[Problem] = []
+
+    def problem(sub: tuple[str | int, ...], message: str) -> None:
+        line, col = position_of(doc, loc + sub)
+        out.append(Problem(doc.path, line, col, message))
+
+    if config.id in seen:
+        problem(
+            ("id",), f"duplicate rule id '{config.id}' (first at {seen[config.id]}) — rename one"
+        )
+    for i, cam in enumerate(config.cameras):
+        if cam not in zones:
+            known = ", ".join(sorted(zones)) or "none"
+            problem(("cameras", i), f"unknown camera '{cam}' — known cameras: {known}")
+    cams = [c for c in config.cameras if c in zones] or list(zones)
+    in_scope = set().union(*(zones[c] for c in cams)) if cams else set()
+
+    def check_zone(sub: tuple[str | int, ...], name: str) -> None:
+        if name not in in_scope:
+            where = "on cameras " + ", ".join(cams) if config.cameras else "in any zone file"
+            known = ", ".join(sorted(in_scope or all_zones)) or "none"
+            problem(sub, f"unknown zone '{name}' {where} — known zones: {known}")
+
+    for i, name in enumerate(config.zones):
+        check_zone(("zones", i), name)
+    for t, trigger in enumerate(config.triggers):
+        for i, name in enumerate(getattr(trigger, "zones", []) or []):
+            check_zone(("triggers", t, "zones", i), name)
+    for a, action in enumerate(config.actions):
+        for i, contact in enumerate(getattr(action, "contacts", []) or []):
+            if contact not in contacts:
+                known = ", ".join(sorted(contacts)) or "none defined in the site file"
+                problem(
+                    ("actions", a, "contacts", i), f"unknown contact '{contact}' — known: {known}"
+                )
+    return out
+
+
+def _runtime(config: Any, source: str) -> RuleRuntime:
+    return RuleRuntime(
+        rule_id=config.id,
+        alias=config.alias or config.id,
+        severity=config.severity,
+        cameras=frozenset(config.cameras),
+        zones_scope=frozenset(config.zones),
+        modes=frozenset(config.modes),
+        cooldown=float(config.cooldown),
+        triggers=[TRIGGERS.build(t) for t in config.triggers],
+        conditions=[CONDITIONS.build(c) for c in config.conditions],
+        actions=[ACTIONS.build(a) for a in config.actions],
+        source=source,
+        enabled=bool(config.enabled),
+        disabled_reason=None if config.enabled else "enabled: false",
+    )
+
+
+__all__ = ["RuleSet", "load_rules"]
