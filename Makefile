@@ -10,9 +10,10 @@ STAMP  := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "installing Guardian and its dependencies into $(VENV) (first time: a few minutes)…"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]' 2>&1 \
-		| grep -v "is ignored: it is neither a file nor a directory" || true
-	@$(BIN)/python -c "import guardian, ultralytics, torchvision" 
+	@$(BIN)/python -m pip install --disable-pip-version-check -e '.[dev]' > $(VENV)/pip.log 2>&1 \
+		|| { tail -40 $(VENV)/pip.log; echo "pip install failed: see $(VENV)/pip.log"; exit 1; }
+	@$(BIN)/python -c "import torch, torchvision, onnxruntime, guardian" \
+		|| { echo "the environment in $(VENV) is broken: run 'make clean' and try again"; exit 1; }
 	@touch $(STAMP)
 
 demo: $(STAMP)

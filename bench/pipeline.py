@@ -100,7 +100,12 @@ def variant(
     threads, results = [], []
     for i in range(cameras):
         camera = f"cam{i + 1}"
-        detector = PoseDetector(models_dir=models, backend=backend, imgsz=imgsz)  # type: ignore[arg-type]
+        detector = PoseDetector(
+            models_dir=models,
+            backend=backend,  # type: ignore[arg-type]
+            imgsz=imgsz,
+            threads=max(1, (os.cpu_count() or 1) // cameras),  # as guardian run does
+        )
         detector.detect(clips[i][0].image)  # warm-up
         times = StageTimes()
         pipe = CameraPipeline(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -83,7 +84,14 @@ def run_site(
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
         _install_stop_handlers(stop)
-    with Store(bundle.database_path) as store:
+    from guardian.detection import ModelError
+
+    try:
+        store = Store(bundle.database_path)
+    except sqlite3.Error as exc:
+        print(f"{bundle.database_path}: cannot open the event store: {exc}", file=sys.stderr)
+        return 1
+    with store:
         runner = Runner(
             bundle,
             rules,
@@ -92,7 +100,11 @@ def run_site(
             progress=sys.stderr if progress else None,
             stop=stop,
         )
-        events = runner.run()
+        try:
+            events = runner.run()
+        except ModelError as exc:
+            print(f"{config}: {exc}", file=sys.stderr)
+            return 1
         failed = [w.status for w in runner.workers if w.status.error]
     print(f"{len(events)} event(s) stored in {bundle.database_path}")
     if record:

@@ -80,19 +80,23 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def onnx_path_for(pt_path: Path, models_dir: Path, imgsz: int) -> Path:
-    """Where the ONNX export of ``pt_path`` at ``imgsz`` is cached."""
-    return models_dir / f"{pt_path.stem}-{imgsz}.onnx"
+def onnx_path_for(pt_path: Path, models_dir: Path) -> Path:
+    """Where the ONNX export of ``pt_path`` is cached."""
+    return models_dir / f"{pt_path.stem}-dynamic.onnx"
 
 
-def ensure_onnx(pt_path: Path, models_dir: Path, imgsz: int) -> Path:
-    """Export ``pt_path`` to ONNX at a fixed input size once; return the cached file.
+def ensure_onnx(pt_path: Path, models_dir: Path) -> Path:
+    """Export ``pt_path`` to ONNX once; return the cached file.
+
+    The export has dynamic input shapes: one file serves every ``imgsz``, and frames
+    are letterboxed to their own aspect ratio (a 4:3 camera at 640 runs at 640×480,
+    not 640×640), which measured about a quarter faster than a fixed square export.
 
     Safe when several cameras (threads or processes) ask at once: one exports, the
     others wait and reuse the file. The export is written elsewhere and renamed, so a
     crash never leaves a half-written model behind.
     """
-    target = onnx_path_for(pt_path, models_dir, imgsz)
+    target = onnx_path_for(pt_path, models_dir)
     if target.is_file():
         return target
     with _file_lock(models_dir / ".export.lock"):
@@ -102,9 +106,9 @@ def ensure_onnx(pt_path: Path, models_dir: Path, imgsz: int) -> Path:
         with tempfile.TemporaryDirectory(dir=models_dir) as tmp:
             work = Path(tmp) / pt_path.name
             shutil.copy2(pt_path, work)
-            log.info("exporting %s to ONNX at imgsz %d (once)", pt_path.name, imgsz)
+            log.info("exporting %s to ONNX (once)", pt_path.name)
             model = ultralytics.YOLO(str(work), task="pose")
-            exported = Path(model.export(format="onnx", imgsz=imgsz, verbose=False))
+            exported = Path(model.export(format="onnx", dynamic=True, verbose=False))
             os.replace(exported, target)
     return target
 
@@ -125,6 +129,7 @@ class PoseDetector:
         imgsz: int = 640,
         confidence: float = 0.35,
         device: str = "cpu",
+        threads: int | None = None,
     ) -> None:
         self.pt_path = model_path if model_path is not None else shipped_model_path()
         if not self.pt_path.is_file():
@@ -137,12 +142,40 @@ class PoseDetector:
         weights = self.pt_path
         if backend == "onnx":
             try:
-                weights = ensure_onnx(self.pt_path, models_dir, imgsz)
+                weights = ensure_onnx(self.pt_path, models_dir)
             except Exception as exc:  # the .pt still works: degrade, don't die
                 log.warning("ONNX export failed (%s); using %s instead", exc, self.pt_path)
                 self.backend = "pt"
         self.weights = weights
+        self.threads = max(1, threads or os.cpu_count() or 1)
         self._model = ultralytics.YOLO(str(weights), task="pose")
+        self.detect(np.zeros((imgsz, imgsz, 3), np.uint8))  # sets the predictor up
+        self._limit_threads()
+
+    def _limit_threads(self) -> None:
+        """Use ``threads`` CPU threads, so that cameras sharing the CPU don't fight.
+
+        ultralytics opens ONNX Runtime with its defaults (every core) and leaves torch
+        at one thread; both are set here. For ONNX the session is re-opened with our
+        options; if ultralytics' internals ever change, the default session stays.
+        """
+        if self.backend == "pt":
+            import torch
+
+            torch.set_num_threads(self.threads)
+            return
+        try:
+            import onnxruntime
+
+            runner = self._model.predictor.model.backend
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = self.threads
+            options.inter_op_num_threads = 1
+            runner.session = onnxruntime.InferenceSession(
+                str(self.weights), options, providers=["CPUExecutionProvider"]
+            )
+        except (AttributeError, ImportError) as exc:
+            log.info("could not set ONNX Runtime threads (%s); using its defaults", exc)
 
     def detect(self, image: npt.NDArray[np.uint8]) -> tuple[Detection, ...]:
         """People in ``image`` (BGR), best first."""

@@ -7,7 +7,9 @@ one queue, so the rule engine, the store and the outbox live on a single thread.
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
 import queue
 import sys
 import threading
@@ -24,7 +26,7 @@ from guardian.detection import PoseDetector
 from guardian.observations import ObservationWriter
 from guardian.records import Detection, Event, Frame, Observation
 from guardian.rules import RuleContext, RuleEngine, RuleSet
-from guardian.sources import FrameSource, open_source
+from guardian.sources import FrameSource, SourceError, open_source
 from guardian.store import Store
 from guardian.tracking import Tracker
 from guardian.zones import Zone, ZoneTracker
@@ -149,21 +151,24 @@ class CameraWorker(threading.Thread):
 
     def __init__(
         self,
-        source: FrameSource,
+        open_source: Callable[[], FrameSource],
         pipeline: CameraPipeline,
         out: queue.Queue[object],
         stop: threading.Event,
     ) -> None:
         super().__init__(name=f"camera-{pipeline.camera}", daemon=True)
-        self.source = source
+        self.open_source = open_source
         self.pipeline = pipeline
         self.out = out
         self.stop = stop
-        self.status = CameraStatus(pipeline.camera, source.total_frames)
+        self.status = CameraStatus(pipeline.camera, None)
 
     def run(self) -> None:
+        source: FrameSource | None = None
         try:
-            frames = iter(self.source.frames(self.stop))
+            source = self.open_source()  # a bad file fails this camera only
+            self.status.total = source.total_frames
+            frames = iter(source.frames(self.stop))
             while not self.stop.is_set():
                 t0 = time.perf_counter()
                 frame = next(frames, None)
@@ -174,13 +179,15 @@ class CameraWorker(threading.Thread):
                 self._put(obs)
                 self.status.processed += 1
                 self.status.last_index = frame.index
+        except SourceError as exc:  # bad input: say what, no traceback
+            self.status.error = str(exc)
+            log.error("camera %s stopped: %s", self.pipeline.camera, exc)
         except Exception as exc:
             self.status.error = f"{type(exc).__name__}: {exc}"
-            log.error(
-                "camera %s stopped: %s", self.pipeline.camera, self.status.error, exc_info=True
-            )
+            log.exception("camera %s stopped: %s", self.pipeline.camera, self.status.error)
         finally:
-            self.source.close()
+            if source is not None:
+                source.close()
             self.status.done = True
             self._put(_DONE)
 
@@ -231,22 +238,27 @@ class Runner:
             imgsz=camera.imgsz,
             confidence=det.confidence,
             device=det.device,
+            threads=self._threads_per_camera(),
         )
         return lambda frame: detector.detect(frame.image)
+
+    def _threads_per_camera(self) -> int:
+        cameras = sum(1 for c in self.bundle.site.cameras if c.enabled)
+        return max(1, (os.cpu_count() or 1) // max(1, cameras))
 
     def _make_workers(self, q: queue.Queue[object]) -> None:
         site = self.bundle.site
         for cam in site.cameras:
             if not cam.enabled:
                 continue
-            source = open_source(cam.id, cam.source, fps=cam.fps, loop=cam.loop)
+            opener = functools.partial(open_source, cam.id, cam.source, fps=cam.fps, loop=cam.loop)
             tracker = Tracker(
                 cam.id, min_hits=site.tracking.min_hits, max_lost=site.tracking.max_lost
             )
             pipe = CameraPipeline(
                 cam.id, self.detector_factory(cam), self.bundle.zones, tracker, StageTimes()
             )
-            self.workers.append(CameraWorker(source, pipe, q, self.stop))
+            self.workers.append(CameraWorker(opener, pipe, q, self.stop))
 
     def run(self) -> list[Event]:
         q: queue.Queue[object] = queue.Queue(maxsize=64)

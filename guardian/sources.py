@@ -318,7 +318,33 @@ class _Pacer:
         return self._source._wait(stop, start + (pts - pts0) - now)
 
 
-class VideoFileSource(FrameSource):
+class _CaptureSource(FrameSource):
+    """A source read through an OpenCV-like capture that another thread may close."""
+
+    def __init__(self, camera: str, *, fps: float, clock: Clock, sleep: Sleep) -> None:
+        super().__init__(camera, fps=fps, clock=clock, sleep=sleep)
+        self._lock = threading.Lock()
+        self._cap: CaptureLike | None = None
+
+    def close(self) -> None:
+        super().close()
+        # Release now unless frames() is inside a (possibly blocking) read; then it will.
+        if self._lock.acquire(blocking=False):
+            try:
+                if self._cap is not None:
+                    self._cap.release()
+                    self._cap = None
+            finally:
+                self._lock.release()
+
+    def _release(self) -> None:
+        with self._lock:
+            if self._cap is not None:
+                self._cap.release()
+                self._cap = None
+
+
+class VideoFileSource(_CaptureSource):
     """A video file decoded with OpenCV, subsampled to the target fps by presentation time."""
 
     def __init__(
@@ -340,8 +366,6 @@ class VideoFileSource(FrameSource):
         self._realtime = realtime
         self._factory = capture_factory
         self._max_bad_reads = max_bad_reads
-        self._lock = threading.Lock()
-        self._cap: CaptureLike | None = None
         cap = self._open()
         try:
             native = cap.get(cv2.CAP_PROP_FPS)
@@ -382,16 +406,6 @@ class VideoFileSource(FrameSource):
                 "check that it is a complete video OpenCV can read (e.g. mp4/H.264)"
             )
         return cap
-
-    def close(self) -> None:
-        super().close()
-        if self._lock.acquire(blocking=False):
-            try:
-                if self._cap is not None:
-                    self._cap.release()
-                    self._cap = None
-            finally:
-                self._lock.release()
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
         sampler = _Sampler(self.fps, slack=1e-6)
@@ -485,12 +499,6 @@ class VideoFileSource(FrameSource):
                 "camera %s: %s ended at frame %d", self.camera, self.path, offset + end_of_good
             )
 
-    def _release(self) -> None:
-        with self._lock:
-            if self._cap is not None:
-                self._cap.release()
-                self._cap = None
-
 
 class ImageFolderSource(FrameSource):
     """Still images played as frames at the target fps (pts = index / fps)."""
@@ -558,7 +566,7 @@ class ImageFolderSource(FrameSource):
                 return
 
 
-class LiveSource(FrameSource):
+class LiveSource(_CaptureSource):
     """A network stream or USB camera, reconnected with exponential backoff when it drops."""
 
     def __init__(
@@ -584,8 +592,6 @@ class LiveSource(FrameSource):
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
         self._native_fps: float | None = None
-        self._lock = threading.Lock()
-        self._cap: CaptureLike | None = None
         #: how many times the stream was (re)opened successfully
         self.connects = 0
 
@@ -607,17 +613,6 @@ class LiveSource(FrameSource):
         if isinstance(self.source, int):
             return f"USB camera {self.source}"
         return _redact(self.source)
-
-    def close(self) -> None:
-        super().close()
-        # Release now unless frames() is inside a (possibly blocking) read; then it will.
-        if self._lock.acquire(blocking=False):
-            try:
-                if self._cap is not None:
-                    self._cap.release()
-                    self._cap = None
-            finally:
-                self._lock.release()
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
         sampler = _Sampler(self.fps, slack=0.1 / self.fps)
@@ -701,12 +696,6 @@ class LiveSource(FrameSource):
             self._cap = cap
         self.connects += 1
         return cap
-
-    def _release(self) -> None:
-        with self._lock:
-            if self._cap is not None:
-                self._cap.release()
-                self._cap = None
 
 
 def _is_url(source: str) -> bool:

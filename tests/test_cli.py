@@ -188,3 +188,16 @@ def test_demo_runs_without_a_camera(tmp_path: Path) -> None:
     db = sqlite3.connect(tmp_path / "demo" / "guardian.db")
     rows = db.execute("select rule_id, zone from events").fetchall()
     assert rows == [("demo_water_entry", "water")]
+
+
+def test_run_on_an_unreadable_video_names_it_and_exits_1(tmp_path: Path) -> None:
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"this is not a video" * 100)
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        f"cameras:\n  - id: cam\n    source: {bad}\nstorage:\n  models: {REPO / 'models'}\n"
+    )
+    done = guardian("run", "--config", str(site))
+    assert done.returncode == 1
+    assert "camera cam failed" in done.stderr and str(bad) in done.stderr
+    assert "Traceback" not in done.stderr

@@ -522,3 +522,85 @@ def test_corpus_upfall_clip_at_native_fps() -> None:
         last = f.index
         count += 1
     assert abs(count - reported) <= 1
+
+
+class MjpegCamera:
+    """A real HTTP MJPEG camera on 127.0.0.1 that can drop its stream and come back.
+
+    Each connection is served frames until ``drop()`` closes every open connection;
+    while ``down`` is set, new connections are refused with 503.
+    """
+
+    def __init__(self) -> None:
+        import http.server
+
+        camera = self
+        self.down = threading.Event()
+        self.drops = threading.Event()
+        self.connections = 0
+        jpeg = cv2.imencode(".jpg", np.full((48, 64, 3), 128, np.uint8))[1].tobytes()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                if camera.down.is_set():
+                    self.send_error(503)
+                    return
+                camera.connections += 1
+                generation = camera.connections
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                try:
+                    while not camera.drops.is_set() or generation < camera.connections:
+                        part = b"--frame\r\nContent-Type: image/jpeg\r\n"
+                        part += f"Content-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n"
+                        self.wfile.write(part)
+                        self.wfile.flush()
+                        time.sleep(0.04)
+                        if camera.drops.is_set() and generation == camera.connections:
+                            return  # the drop: close this connection mid-stream
+                except OSError:
+                    return
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def drop(self) -> None:
+        self.down.set()
+        self.drops.set()
+
+    def recover(self) -> None:
+        self.drops.clear()
+        self.down.clear()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_real_http_stream_is_reopened_after_it_drops() -> None:
+    """A real MJPEG stream over HTTP, read by OpenCV's FFmpeg backend, drops and
+    comes back: the source keeps yielding frames, reconnecting with backoff."""
+    camera = MjpegCamera()
+    stop = threading.Event()
+    source = open_source("cam", camera.url, fps=10, backoff_initial=0.2, backoff_max=1.0)
+    got: list[Frame] = []
+    try:
+        frames = source.frames(stop)
+        got += take(frames, 5)
+        camera.drop()
+        threading.Timer(1.5, camera.recover).start()
+        got += take(frames, 5)  # only possible after a reconnect
+    finally:
+        stop.set()
+        source.close()
+        camera.close()
+    assert len(got) == 10
+    assert all(f.image.shape == (48, 64, 3) for f in got)
+    assert camera.connections >= 2
+    assert [f.timestamp for f in got] == sorted(f.timestamp for f in got)

@@ -1,13 +1,17 @@
-"""Tests of guardian.tracking on synthetic detections."""
+"""Tests of guardian.tracking: synthetic detections, then the real model on real footage."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
+from corpus import require_corpus
 
+from guardian.detection import PoseDetector
 from guardian.records import Box, Detection, Keypoint, Track, TrackState
+from guardian.sources import open_source
 from guardian.tracking import Tracker
 
 _KPS = tuple(Keypoint(0.0, 0.0, 0.0) for _ in range(17))
@@ -275,3 +279,46 @@ def test_twenty_people_keep_their_ids() -> None:
         out = tracker.update(frames[i], i / 30)
     assert len(out) == 20
     assert {t.track_id for t in out} == ids
+
+
+# -- on real footage ------------------------------------------------------------------
+
+
+def _walker_stretches(detector: PoseDetector, clip: Path) -> list[tuple[int, int, set[int]]]:
+    """(first frame, last frame, ids) of each stretch in which the walker is in view.
+
+    The walker is the person near the camera (box taller than 150 px); people seen
+    through the glass far behind are much smaller. A gap of up to 2 frames (a missed
+    detection) does not end a stretch.
+    """
+    source = open_source("cam1", clip, fps=18)
+    tracker = Tracker("cam1")
+    stretches: list[tuple[int, int, set[int]]] = []
+    current: tuple[int, int, set[int]] | None = None
+    gap = 0
+    for frame in source.frames():
+        tracks = tracker.update(detector.detect(frame.image), frame.timestamp)
+        near = {t.track_id for t in tracks if t.visible and t.box.height > 150}
+        if near:
+            current = (frame.index, frame.index, near) if current is None else current
+            current = (current[0], frame.index, current[2] | near)
+            gap = 0
+        elif current is not None:
+            gap += 1
+            if gap > 2:
+                stretches.append(current)
+                current, gap = None, 0
+    if current is not None:
+        stretches.append(current)
+    return stretches
+
+
+def test_walker_keeps_one_id_while_in_view_on_real_footage(detector: PoseDetector) -> None:
+    clip = require_corpus("fall", "upfall", "UPFall_S1_A06_T1_Cam1.mp4")
+    stretches = _walker_stretches(detector, clip)
+    long = [s for s in stretches if s[1] - s[0] >= 50]
+    # the walker crosses the room and leaves the view again and again (MANIFEST.md)
+    assert len(long) >= 5, stretches
+    for first, last, ids in stretches:
+        assert len(ids) == 1, f"frames {first}-{last}: the walker changed id {sorted(ids)}"
+    assert sum(last - first + 1 for first, last, _ in stretches) >= 600

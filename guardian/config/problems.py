@@ -177,7 +177,7 @@ def _walk(model: Any, data: Any, loc: Sequence[PathKey]) -> _Walk:
                 continue
         if item == "[key]":
             continue
-        if disc is not None and _is_model(tp) and not _has_child(w.value, item):
+        if disc is not None and _is_model(tp) and not has_child(w.value, item):
             # a one-member discriminated union: pydantic still puts the tag in the loc
             w.disc = None
             continue
@@ -204,7 +204,7 @@ def _walk(model: Any, data: Any, loc: Sequence[PathKey]) -> _Walk:
                 w.tp = None
             w.disc = None
         w.path.append(item)
-        if _has_child(w.value, item):
+        if has_child(w.value, item):
             w.value = w.value[item]
         else:
             w.present, w.value = False, None
@@ -212,7 +212,8 @@ def _walk(model: Any, data: Any, loc: Sequence[PathKey]) -> _Walk:
     return w
 
 
-def _has_child(node: Any, key: PathKey) -> bool:
+def has_child(node: Any, key: Any) -> bool:
+    """True when ``node`` (a parsed YAML mapping or list) has ``key`` / index ``key``."""
     if isinstance(node, dict):
         return key in node
     if isinstance(node, list):

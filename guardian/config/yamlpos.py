@@ -21,7 +21,7 @@ from typing import Any, TypeAlias
 
 import yaml
 
-from guardian.config.problems import ConfigError, Problem
+from guardian.config.problems import ConfigError, Problem, has_child
 
 #: one step in a node path: a mapping key or a sequence index
 PathKey: TypeAlias = str | int
@@ -73,18 +73,10 @@ class YamlDocument:
         """The data at ``loc``, or ``default`` when the path does not exist."""
         node = self.data
         for key in loc:
-            if not _has_child(node, key):
+            if not has_child(node, key):
                 return default
             node = node[key]
         return node
-
-
-def _has_child(node: Any, key: PathKey) -> bool:
-    if isinstance(node, dict):
-        return key in node
-    if isinstance(node, list):
-        return isinstance(key, int) and not isinstance(key, bool) and 0 <= key < len(node)
-    return False
 
 
 def position_of(doc: YamlDocument, loc: Sequence[PathKey], *, value: bool = False) -> Position:
