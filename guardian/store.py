@@ -91,6 +91,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             "event_id": str,
             "rule_id": str,
             "kind": str,  # alert | prompt | escalation | digest
+            "severity": str,
             "channel": str,
             "contact": str,
             "message": str,
@@ -140,6 +141,9 @@ class Delivery:
     delivery_id: int
     dedup_key: str
     event_id: str | None
+    rule_id: str | None
+    kind: str
+    severity: str
     channel: str
     contact: str
     message: str
@@ -217,6 +221,7 @@ class Store:
         event_id: str | None,
         rule_id: str | None,
         kind: str,
+        severity: str,
         channel: str,
         contact: str,
         message: str,
@@ -236,6 +241,7 @@ class Store:
                     "event_id": event_id,
                     "rule_id": rule_id,
                     "kind": kind,
+                    "severity": severity,
                     "channel": channel,
                     "contact": contact,
                     "message": message,
@@ -246,8 +252,8 @@ class Store:
                 }
             )
             row_id = outbox.last_pk
-        assert row_id is not None
-        return Delivery(int(row_id), dedup_key, event_id, channel, contact, message, "pending", 0)
+            assert row_id is not None
+            return _delivery_from_row(outbox.get(row_id))
 
     def mark_delivery(self, delivery_id: int, *, ok: bool, error: str | None = None) -> None:
         now = time.time()
@@ -286,19 +292,7 @@ class Store:
                     " and ".join(where) or None, args, order_by="id"
                 )
             )
-        return [
-            Delivery(
-                int(r["id"]),
-                r["dedup_key"],
-                r["event_id"],
-                r["channel"],
-                r["contact"],
-                r["message"],
-                r["status"],
-                int(r["attempts"] or 0),
-            )
-            for r in rows
-        ]
+        return [_delivery_from_row(r) for r in rows]
 
     # -- durable rule state ---------------------------------------------------
     def put_state(self, rule_id: str, key: str, value: object) -> None:
@@ -318,6 +312,22 @@ class Store:
             rows = list(self.db.table("rule_state").rows_where("rule_id = ?", [rule_id]))
         for r in rows:
             yield r["key"], json.loads(r["value"])
+
+
+def _delivery_from_row(r: dict[str, Any]) -> Delivery:
+    return Delivery(
+        delivery_id=int(r["id"]),
+        dedup_key=r["dedup_key"],
+        event_id=r["event_id"],
+        rule_id=r["rule_id"],
+        kind=r["kind"],
+        severity=r["severity"] or "warning",
+        channel=r["channel"],
+        contact=r["contact"],
+        message=r["message"],
+        status=r["status"],
+        attempts=int(r["attempts"] or 0),
+    )
 
 
 def _event_from_row(r: dict[str, Any]) -> Event:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.config import load_yaml
 from guardian.records import Observation, TransitionKind, ZoneTransition
-from guardian.rules import RuleContext, RuleEngine, RuleSet, load_rules
+from guardian.rules import Notification, RuleContext, RuleEngine, RuleSet, load_rules
 from guardian.rules.registry import Registry, RegistryError
 from guardian.store import Store
 
@@ -218,11 +218,11 @@ def test_failed_delivery_is_retried_later(tmp_path: Path) -> None:
             self.calls = 0
             self.sent: list[str] = []
 
-        def send(self, notification: object) -> str | None:
+        def send(self, notification: Notification) -> str | None:
             self.calls += 1
             if self.calls == 1:
                 raise ConnectionError("down")
-            self.sent.append(notification.message)
+            self.sent.append(f"{notification.severity}: {notification.message}")
             return None
 
     rules = _rules(tmp_path, ENTRY)
@@ -237,5 +237,5 @@ def test_failed_delivery_is_retried_later(tmp_path: Path) -> None:
         assert flaky.sent == [] and store.deliveries()[0].status == "pending"
         assert outbox.flush(now=0.0) == 0  # not yet due (backoff)
         assert outbox.flush(now=time.time() + 3600) == 1
-        assert flaky.sent == ["Pool entry: track 5 in water"]
+        assert flaky.sent == ["critical: Pool entry: track 5 in water"]  # severity kept
         assert outbox.flush(now=time.time() + 7200) == 0  # sent exactly once

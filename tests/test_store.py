@@ -97,7 +97,14 @@ def test_events_survive_a_process_that_did_not_close(tmp_path: Path) -> None:
 
 def test_outbox_deduplicates_and_retries(tmp_path: Path) -> None:
     with Store(tmp_path / "g.db") as store:
-        kw = dict(event_id=None, rule_id="r", kind="alert", channel="console", contact="*")
+        kw = dict(
+            event_id=None,
+            rule_id="r",
+            kind="alert",
+            severity="info",
+            channel="console",
+            contact="*",
+        )
         first = store.enqueue_delivery(dedup_key="k", message="hi", **kw)
         assert first is not None
         assert store.enqueue_delivery(dedup_key="k", message="hi", **kw) is None

@@ -30,22 +30,23 @@ class Outbox:
             event_id=notification.event_id,
             rule_id=notification.rule_id,
             kind=notification.kind,
+            severity=notification.severity,
             channel=notification.channel,
             contact=notification.contact,
             message=notification.message,
         )
         if delivery is not None:
-            self._send(delivery, notification.severity)
+            self._send(delivery)
 
     def flush(self, now: float | None = None) -> int:
         """Retry pending deliveries that are due; return how many were sent."""
         now = time.time() if now is None else now
         sent = 0
         for delivery in self.store.due_deliveries(now):
-            sent += self._send(delivery, "warning")
+            sent += self._send(delivery)
         return sent
 
-    def _send(self, delivery: Delivery, severity: str) -> int:
+    def _send(self, delivery: Delivery) -> int:
         notifier = self.notifiers.get(delivery.channel)
         if notifier is None:
             self.store.mark_delivery(
@@ -55,11 +56,12 @@ class Outbox:
         note = Notification(
             key=delivery.dedup_key,
             event_id=delivery.event_id,
-            rule_id=None,
-            severity=severity,
+            rule_id=delivery.rule_id,
+            severity=delivery.severity,
             channel=delivery.channel,
             contact=delivery.contact,
             message=delivery.message,
+            kind=delivery.kind,
         )
         try:
             notifier.send(note)
