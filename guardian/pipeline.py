@@ -266,7 +266,7 @@ class Runner:
         for w in self.workers:
             w.start()
         running = len(self.workers)
-        last_progress = 0.0
+        last_progress = last_flush = 0.0
         try:
             while running:
                 try:
@@ -281,7 +281,9 @@ class Runner:
                 if self.progress is not None and now - last_progress >= 2.0:
                     last_progress = now
                     self._print_progress()
-                self.outbox.flush()
+                if now - last_flush >= 1.0:  # retries of failed alerts, not per frame
+                    last_flush = now
+                    self.outbox.flush()
         finally:
             self.stop.set()
             for w in self.workers:
