@@ -56,6 +56,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("guardian.sources")
+# OpenCV's own warnings (e.g. "global cap.cpp ... can't open") repeat what this module
+# already says in its own words; keep only its errors.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 #: File name endings read as still images (compared case-insensitively).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp"})

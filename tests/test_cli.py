@@ -6,8 +6,10 @@ the real model, real corpus footage.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -201,3 +203,50 @@ def test_run_on_an_unreadable_video_names_it_and_exits_1(tmp_path: Path) -> None
     assert done.returncode == 1
     assert "camera cam failed" in done.stderr and str(bad) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_dead_stream_does_not_stop_the_other_camera(tmp_path: Path) -> None:
+    """Two cameras at once: a file, and a stream nobody serves (a refused port on
+    127.0.0.1). The file camera runs to the end and its events are stored while the
+    stream camera keeps retrying with backoff; Ctrl-C then stops both cleanly."""
+    import signal
+    import socket
+    import time
+
+    clip = require_corpus("fall", "upfall", "UPFall_S1_A06_T1_Cam1.mp4")
+    with socket.socket() as s:  # a port that is free now, so nothing listens on it
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    site = _floor_site(tmp_path, clip)
+    site.write_text(
+        site.read_text().replace(
+            "zones: [zones.yaml]",
+            f"  - id: street\n    source: http://127.0.0.1:{port}/stream.mjpg\nzones: [zones.yaml]",
+        )
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guardian", "run", "--config", str(site)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    db = tmp_path / "events.db"
+    deadline = time.monotonic() + 300
+    rows: list[tuple[str]] = []
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            with sqlite3.connect(db) as conn, contextlib.suppress(sqlite3.OperationalError):
+                rows = conn.execute("select camera from events").fetchall()  # once migrated
+            if rows:
+                time.sleep(20)  # let the file camera run well past its first event
+                break
+        time.sleep(1)
+    assert proc.poll() is None, "guardian run ended although a live camera was configured"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err[-2000:]
+    assert rows and {r[0] for r in rows} == {"lab"}
+    assert "camera street: cannot open" in err and "retrying in" in err
+    before_stop = err.split("SIGINT: stopping")[0]
+    assert re.search(r"lab: frame \d+/818 100% .*done", before_stop)  # finished meanwhile
