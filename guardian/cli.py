@@ -20,16 +20,27 @@ DEFAULT_CONFIG = Path("guardian.yaml")
 
 
 def _load(config: Path) -> tuple[SiteBundle, RuleSet]:
-    bundle = load_site(config)
+    """The site and its rules; ConfigError lists every problem of both."""
+    try:
+        bundle = load_site(config)
+    except ConfigError as err:
+        if err.partial is None:
+            raise
+        rules = _rules(err.partial)  # check the rules against what did load
+        raise ConfigError(err.problems + rules.problems) from None
+    return bundle, _rules(bundle)
+
+
+def _rules(bundle: SiteBundle) -> RuleSet:
     zones: dict[str, set[str]] = {cam.id: set() for cam in bundle.site.cameras}
     for zone in bundle.zones:
         zones.setdefault(zone.camera, set()).add(zone.name)
-    rules = load_rules(
+    return load_rules(
         bundle.rule_documents,
         zones_by_camera=zones,
         contacts=[c.id for c in bundle.site.contacts],
+        broken_zones=bundle.broken_zones,
     )
-    return bundle, rules
 
 
 def cmd_check(args: argparse.Namespace) -> int:

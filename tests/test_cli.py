@@ -250,3 +250,26 @@ def test_a_dead_stream_does_not_stop_the_other_camera(tmp_path: Path) -> None:
     assert "camera street: cannot open" in err and "retrying in" in err
     before_stop = err.split("SIGINT: stopping")[0]
     assert re.search(r"lab: frame \d+/818 100% .*done", before_stop)  # finished meanwhile
+
+
+def test_check_reports_zone_and_rule_problems_in_one_pass(tmp_path: Path) -> None:
+    (tmp_path / "zones.yaml").write_text(
+        "zones:\n"
+        "  - name: floor\n    camera: cam\n    kind: room\n"
+        "    polygon: [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]\n"
+        "  - name: door\n    camera: cma\n    kind: entry\n"
+        "    polygon: [[0, 0], [0.2, 0], [0.2, 0.5]]\n"
+    )
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - id: r\n    triggers:\n      - kind: zone_enter\n        zones: flor\n"
+        "  - id: at_door\n    triggers:\n      - kind: zone_enter\n        zones: door\n"
+    )
+    (tmp_path / "site.yaml").write_text(
+        "cameras:\n  - id: cam\n    source: 0\nzones: [zones.yaml]\nrules: [rules.yaml]\n"
+    )
+    done = guardian("check", "--config", str(tmp_path / "site.yaml"))
+    assert done.returncode == 1
+    assert f"{tmp_path / 'zones.yaml'}:7:13: zone 'door' names camera 'cma'" in done.stderr
+    assert f"{tmp_path / 'rules.yaml'}:5:16: rule 'r': unknown zone 'flor'" in done.stderr
+    assert "at_door" not in done.stderr  # its zone is broken: said once, at the zone
+    assert "2 problem(s) found" in done.stderr

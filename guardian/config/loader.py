@@ -39,6 +39,8 @@ class SiteBundle:
     models_dir: Path
     #: the detection model from the site file, resolved; None: use the bundled one
     model_path: Path | None = None
+    #: zone names a zone file declares but that did not load (their problems say why)
+    broken_zones: frozenset[str] = frozenset()
 
     def zones_for(self, camera_id: str) -> tuple[ZoneConfig, ...]:
         """The zones drawn on one camera, in file order."""
@@ -63,22 +65,28 @@ def _resolve(base_dir: Path, value: str) -> Path:
 
 def _zone_file(
     path: Path, camera_ids: Collection[str] | None, site_name: str
-) -> tuple[list[_PlacedZone], list[Problem]]:
+) -> tuple[list[_PlacedZone], list[Problem], set[str]]:
+    """The valid zones, the problems, and every zone name the file declares."""
     try:
         doc = load_yaml(path)
     except ConfigError as exc:
-        return [], list(exc.problems)
+        return [], list(exc.problems), set()
+    declared = {
+        str(item["name"])
+        for item in (doc.data.get("zones") if isinstance(doc.data, dict) else None) or []
+        if isinstance(item, dict) and isinstance(item.get("name"), str)
+    }
     if doc.data is None:
         msg = "zone file is empty — it needs a 'zones:' list of '- name: ...' entries"
-        return [], [Problem(path, 1, 1, msg)]
+        return [], [Problem(path, 1, 1, msg)], declared
     if not isinstance(doc.data, dict):
         line, col = doc.position(())
         msg = "a zone file must start with 'zones:' followed by a list of '- name: ...' entries"
-        return [], [Problem(path, line, col, msg)]
+        return [], [Problem(path, line, col, msg)], declared
     try:
         ZoneFile.model_validate(doc.data)
     except ValidationError as exc:
-        return [], problems_from_validation(doc, exc, ZoneFile)
+        return [], problems_from_validation(doc, exc, ZoneFile), declared
 
     placed: list[_PlacedZone] = []
     problems: list[Problem] = []
@@ -123,7 +131,7 @@ def _zone_file(
         here = _PlacedZone(zone, path, line, col)
         seen[key] = here
         placed.append(here)
-    return placed, problems
+    return placed, problems, declared
 
 
 def load_zone_file(
@@ -134,7 +142,7 @@ def load_zone_file(
     With ``camera_ids``, a zone naming another camera is a problem (and left out);
     with ``None`` cameras are not checked. Never raises for bad content.
     """
-    placed, problems = _zone_file(path, camera_ids, "the site file")
+    placed, problems, _ = _zone_file(path, camera_ids, "the site file")
     return [p.zone for p in placed], problems
 
 
@@ -195,6 +203,7 @@ def load_site(path: Path) -> SiteBundle:
 
     # zone files, and zone names unique per camera across files
     zones: list[ZoneConfig] = []
+    declared: set[str] = set()
     seen: dict[tuple[str, str], _PlacedZone] = {}
     for index, rel in _file_list(site, doc.data, "zones"):
         zone_path = _resolve(base_dir, rel)
@@ -209,7 +218,8 @@ def load_site(path: Path) -> SiteBundle:
                 )
             )
             continue
-        placed, found = _zone_file(zone_path, camera_ids, site_name)
+        placed, found, names = _zone_file(zone_path, camera_ids, site_name)
+        declared |= names
         problems.extend(found)
         for p in placed:
             key = (p.zone.camera, p.zone.name)
@@ -293,11 +303,8 @@ def load_site(path: Path) -> SiteBundle:
                 )
             )
 
-    if problems:
-        raise ConfigError(_ordered(path, problems))
-
     abs_base = base_dir.absolute()
-    return SiteBundle(
+    bundle = SiteBundle(
         site=site.model_copy(update={"cameras": tuple(cameras)}),
         path=path.absolute(),
         base_dir=abs_base,
@@ -307,4 +314,8 @@ def load_site(path: Path) -> SiteBundle:
         clips_dir=_resolve(abs_base, site.storage.clips),
         models_dir=_resolve(abs_base, site.storage.models),
         model_path=model_path,
+        broken_zones=frozenset(declared - {z.name for z in zones}),
     )
+    if problems:  # what did load still lets rule files be checked in the same pass
+        raise ConfigError(_ordered(path, problems), partial=bundle)
+    return bundle

@@ -49,8 +49,10 @@ class Problem:
 class ConfigError(Exception):
     """Configuration could not be loaded; ``problems`` lists everything found."""
 
-    def __init__(self, problems: Iterable[Problem]) -> None:
+    def __init__(self, problems: Iterable[Problem], partial: Any = None) -> None:
         self.problems: tuple[Problem, ...] = tuple(problems)
+        #: the part of the site that did load (a SiteBundle), when the site file itself did
+        self.partial = partial
         super().__init__(str(self))
 
     def __str__(self) -> str:

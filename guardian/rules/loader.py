@@ -32,11 +32,17 @@ def load_rules(
     *,
     zones_by_camera: Mapping[str, Iterable[str]],
     contacts: Iterable[str] = (),
+    broken_zones: Iterable[str] = (),
 ) -> RuleSet:
-    """Validate every rule in ``documents`` against the site's cameras, zones, contacts."""
+    """Validate every rule in ``documents`` against the site's cameras, zones, contacts.
+
+    ``broken_zones`` are zones declared in a zone file that did not load: a rule naming
+    one is still left out, but not reported again (the zone's own problem says why).
+    """
     zones = {cam: set(names) for cam, names in zones_by_camera.items()}
     all_zones = set().union(*zones.values()) if zones else set()
     contact_ids = set(contacts)
+    broken = set(broken_zones)
     rules: list[RuleRuntime] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
@@ -58,9 +64,11 @@ def load_rules(
                 for p in problems_from_validation(doc, err, model, prefix=loc):
                     problems.append(_named(p, rule_id))
                 continue
-            found = _cross_check(doc, loc, config, zones, all_zones, contact_ids, seen)
-            if found:
-                problems.extend(_named(p, rule_id) for p in found)
+            found, leans_on_broken = _cross_check(
+                doc, loc, config, zones, all_zones, contact_ids, seen, broken
+            )
+            problems.extend(_named(p, rule_id) for p in found)
+            if found or leans_on_broken:
                 continue
             line, _ = position_of(doc, loc)
             seen[config.id] = f"{doc.path}:{line}"
@@ -86,11 +94,17 @@ def _cross_check(
     all_zones: set[str],
     contacts: set[str],
     seen: dict[str, str],
-) -> list[Problem]:
+    broken: set[str],
+) -> tuple[list[Problem], bool]:
+    """The rule's cross-file problems, and whether it names a zone that did not load."""
     out: list[Problem] = []
+    leans_on_broken = False
 
     def problem(sub: tuple[str | int, ...], message: str) -> None:
-        line, col = position_of(doc, loc + sub)
+        at = loc + sub
+        if not doc.has(at) and isinstance(at[-1], int):
+            at = at[:-1]  # "zones: water": one name written without a list
+        line, col = position_of(doc, at, value=True)  # at the offending value
         out.append(Problem(doc.path, line, col, message))
 
     if config.id in seen:
@@ -105,9 +119,12 @@ def _cross_check(
     in_scope = set().union(*(zones[c] for c in cams)) if cams else set()
 
     def check_zone(sub: tuple[str | int, ...], name: str) -> None:
-        if name not in in_scope:
+        nonlocal leans_on_broken
+        if name in broken:
+            leans_on_broken = True
+        elif name not in in_scope:
             where = "on cameras " + ", ".join(cams) if config.cameras else "in any zone file"
-            known = ", ".join(sorted(in_scope or all_zones)) or "none"
+            known = ", ".join(sorted((in_scope or all_zones) | broken)) or "none"
             problem(sub, f"unknown zone '{name}' {where} — known zones: {known}")
 
     for i, name in enumerate(config.zones):
@@ -122,7 +139,7 @@ def _cross_check(
                 problem(
                     ("actions", a, "contacts", i), f"unknown contact '{contact}' — known: {known}"
                 )
-    return out
+    return out, leans_on_broken
 
 
 def _runtime(config: Any, source: str) -> RuleRuntime:
