@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -177,10 +178,10 @@ def main() -> None:
         frames, per = load_frames(root / rel, f"cam{i + 1}", args.frames)
         clips.append(frames)
         decode.append(per)
-    tmp = REPO / "bench" / "results" / "rules.yaml"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text(RULES)
-    rules_doc = load_yaml(tmp)
+    with tempfile.TemporaryDirectory() as tmp:
+        rules_file = Path(tmp) / "rules.yaml"
+        rules_file.write_text(RULES)
+        rules_doc = load_yaml(rules_file)
 
     combos = (
         [("onnx", 320)] if args.quick else [("pt", 640), ("onnx", 640), ("pt", 320), ("onnx", 320)]
