@@ -162,6 +162,30 @@ def naive_baseline(frames: list[Frame], imgsz: int, models: Path) -> dict[str, A
     }
 
 
+STAGES = ("decode", "inference", "tracking", "zones", "rules")
+
+
+def print_table(report: dict[str, Any]) -> None:
+    """The report as a table: one row per variant, then the naive baselines."""
+    head = f"{'backend':<8}{'imgsz':>6}{'cams':>5}{'fps/cam':>9}{'+decode':>9}"
+    head += "".join(f"{s + ' ms':>14}" for s in STAGES)
+    print(head)
+    print("-" * len(head))
+    for row in report["variants"]:
+        fps = min(c["fps"] for c in row["per_camera"])
+        fps_d = min(c["fps_with_decode"] for c in row["per_camera"])
+        st = row["per_camera"][0]["stages"]
+        cells = "".join(f"{st[s]['mean_ms']:>14.2f}" for s in STAGES)
+        print(
+            f"{row['backend']:<8}{row['imgsz']:>6}{row['cameras']:>5}{fps:>9.1f}{fps_d:>9.1f}{cells}"
+        )
+    for b in report["baselines"]:
+        print(
+            f"{'naive':<8}{b['imgsz']:>6}{1:>5}{b['fps']:>9.1f}   (YOLO(.pt).predict loop, inference only)"
+        )
+    print("\nfps/cam: the slowest camera of the variant; stages: the first camera, mean ms/frame")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -169,7 +193,13 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=300, help="frames per camera (default 300)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "pipeline.json")
     parser.add_argument("--quick", action="store_true", help="ONNX 320 only (a smoke run)")
+    parser.add_argument(
+        "--show", type=Path, metavar="JSON", help="only print the table of a saved run"
+    )
     args = parser.parse_args()
+    if args.show:
+        print_table(json.loads(args.show.read_text()))
+        return
 
     root = corpus()
     models = REPO / "models"
@@ -210,28 +240,8 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
 
-    head = f"{'backend':<8}{'imgsz':>6}{'cams':>5}{'fps/cam':>9}{'+decode':>9}"
-    head += "".join(
-        f"{s + ' ms':>12}" for s in ("decode", "inference", "tracking", "zones", "rules")
-    )
-    print(head)
-    print("-" * len(head))
-    for row in rows:
-        fps = min(c["fps"] for c in row["per_camera"])
-        fps_d = min(c["fps_with_decode"] for c in row["per_camera"])
-        st = row["per_camera"][0]["stages"]
-        cells = "".join(
-            f"{st[s]['mean_ms']:>12.2f}"
-            for s in ("decode", "inference", "tracking", "zones", "rules")
-        )
-        print(
-            f"{row['backend']:<8}{row['imgsz']:>6}{row['cameras']:>5}{fps:>9.1f}{fps_d:>9.1f}{cells}"
-        )
-    for b in baselines:
-        print(
-            f"{'naive':<8}{b['imgsz']:>6}{1:>5}{b['fps']:>9.1f}   (YOLO(.pt).predict loop, inference only)"
-        )
-    print(f"\nfps/cam: the slowest camera of the variant. JSON: {args.out}")
+    print_table(report)
+    print(f"JSON: {args.out}")
 
 
 if __name__ == "__main__":
