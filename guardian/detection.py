@@ -164,6 +164,8 @@ class PoseDetector:
 
             torch.set_num_threads(self.threads)
             return
+        if self.threads >= (os.cpu_count() or 1):
+            return  # ONNX Runtime's default already uses every core: nothing to re-open
         try:
             import onnxruntime
 

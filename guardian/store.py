@@ -104,7 +104,7 @@ def _m001_initial(db: sqlite_utils.Database) -> None:
             "sent_at": float,
         },
         pk="id",
-        not_null={"dedup_key", "channel", "status", "created_at"},
+        not_null={"dedup_key", "severity", "channel", "status", "created_at"},
     )
     db.table("alert_deliveries").create_index(["dedup_key"], unique=True)
     db.table("alert_deliveries").create_index(["status", "next_attempt_at"])
@@ -321,7 +321,7 @@ def _delivery_from_row(r: dict[str, Any]) -> Delivery:
         event_id=r["event_id"],
         rule_id=r["rule_id"],
         kind=r["kind"],
-        severity=r["severity"] or "warning",
+        severity=r["severity"],
         channel=r["channel"],
         contact=r["contact"],
         message=r["message"],

@@ -48,24 +48,26 @@ def test_check_accepts_the_shipped_example_site() -> None:
     assert done.stdout.startswith("ok: guardian.yaml:")
 
 
-def test_check_on_a_broken_rule_file_exits_1_naming_file_and_line(tmp_path: Path) -> None:
-    (tmp_path / "zones.yaml").write_text(
-        "zones:\n  - name: floor\n    camera: cam\n    kind: room\n    polygon: [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]\n"
-    )
-    (tmp_path / "rules.yaml").write_text(
-        "rules:\n"
-        "  - id: floor_entry\n"
-        "    triggers:\n"
-        "      - kind: zone_enter\n"
-        "        zones: flor\n"
-    )
+FLOOR = "  - name: floor\n    camera: cam\n    kind: room\n    polygon: [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]\n"
+
+
+def _check(tmp_path: Path, zones: str, rules: str) -> subprocess.CompletedProcess[str]:
+    """`guardian check` on a one-camera site with these zone and rule entries."""
+    (tmp_path / "zones.yaml").write_text("zones:\n" + zones)
+    (tmp_path / "rules.yaml").write_text("rules:\n" + rules)
     (tmp_path / "site.yaml").write_text(
-        "cameras:\n  - id: cam\n    source: rtsp://127.0.0.1:1/x\nzones: [zones.yaml]\nrules: [rules.yaml]\n"
+        "cameras:\n  - id: cam\n    source: 0\nzones: [zones.yaml]\nrules: [rules.yaml]\n"
     )
-    done = guardian("check", "--config", str(tmp_path / "site.yaml"))
+    return guardian("check", "--config", str(tmp_path / "site.yaml"))
+
+
+def test_check_on_a_broken_rule_file_exits_1_naming_file_and_line(tmp_path: Path) -> None:
+    rule = "  - id: floor_entry\n    triggers:\n      - kind: zone_enter\n        zones: flor\n"
+    done = _check(tmp_path, FLOOR, rule)
     assert done.returncode == 1
-    assert f"{tmp_path / 'rules.yaml'}:5:" in done.stderr
-    assert "unknown zone 'flor'" in done.stderr and "floor" in done.stderr
+    assert f"{tmp_path / 'rules.yaml'}:5:16: rule 'floor_entry': unknown zone 'flor'" in done.stderr
+    assert "known zones: floor" in done.stderr
+    assert "1 problem(s) found; loaded 1 camera(s), 1 zone(s), 0 rule(s)" in done.stderr
 
 
 def test_check_on_a_yaml_syntax_error_exits_1(tmp_path: Path) -> None:
@@ -253,21 +255,12 @@ def test_a_dead_stream_does_not_stop_the_other_camera(tmp_path: Path) -> None:
 
 
 def test_check_reports_zone_and_rule_problems_in_one_pass(tmp_path: Path) -> None:
-    (tmp_path / "zones.yaml").write_text(
-        "zones:\n"
-        "  - name: floor\n    camera: cam\n    kind: room\n"
-        "    polygon: [[0, 0.5], [1, 0.5], [1, 1], [0, 1]]\n"
-        "  - name: door\n    camera: cma\n    kind: entry\n"
-        "    polygon: [[0, 0], [0.2, 0], [0.2, 0.5]]\n"
-    )
-    (tmp_path / "rules.yaml").write_text(
-        "rules:\n  - id: r\n    triggers:\n      - kind: zone_enter\n        zones: flor\n"
+    door = "  - name: door\n    camera: cma\n    kind: entry\n    polygon: [[0, 0], [0.2, 0], [0.2, 0.5]]\n"
+    rules = (
+        "  - id: r\n    triggers:\n      - kind: zone_enter\n        zones: flor\n"
         "  - id: at_door\n    triggers:\n      - kind: zone_enter\n        zones: door\n"
     )
-    (tmp_path / "site.yaml").write_text(
-        "cameras:\n  - id: cam\n    source: 0\nzones: [zones.yaml]\nrules: [rules.yaml]\n"
-    )
-    done = guardian("check", "--config", str(tmp_path / "site.yaml"))
+    done = _check(tmp_path, FLOOR + door, rules)
     assert done.returncode == 1
     assert f"{tmp_path / 'zones.yaml'}:7:13: zone 'door' names camera 'cma'" in done.stderr
     assert f"{tmp_path / 'rules.yaml'}:5:16: rule 'r': unknown zone 'flor'" in done.stderr
