@@ -16,6 +16,9 @@ from guardian.records import (
     Box,
     Keypoint,
     Observation,
+    Posture,
+    PostureReading,
+    SceneChange,
     Track,
     TrackState,
     TransitionKind,
@@ -65,6 +68,23 @@ def to_json(obs: Observation) -> str:
         ],
         "counts": [[c.zone, c.zone_kind, c.visible, c.total] for c in obs.counts],
     }
+    if obs.postures:
+        doc["postures"] = [
+            [p.track_id, p.posture.value, p.since, round(p.confidence, 3), p.fall_at]
+            for p in obs.postures
+        ]
+    if obs.changes:
+        doc["changes"] = [
+            [
+                c.zone,
+                c.change_id,
+                [_r(c.box.x1), _r(c.box.y1), _r(c.box.x2), _r(c.box.y2)],
+                round(c.area, 4),
+                c.first_seen,
+                c.last_seen,
+            ]
+            for c in obs.changes
+        ]
     return json.dumps(doc, separators=(",", ":"))
 
 
@@ -103,6 +123,14 @@ def from_json(line: str) -> Observation:
             for z, zk, tid, k, ts in d["transitions"]
         ),
         counts=tuple(ZoneCount(z, zk, v, tot) for z, zk, v, tot in d["counts"]),
+        postures=tuple(
+            PostureReading(tid, Posture(p), since, conf, fall)
+            for tid, p, since, conf, fall in d.get("postures", ())
+        ),
+        changes=tuple(
+            SceneChange(z, cid, Box(*box), area, first, last)
+            for z, cid, box, area, first, last in d.get("changes", ())
+        ),
     )
 
 

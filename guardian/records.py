@@ -197,6 +197,47 @@ class ZoneCount:
     total: int
 
 
+class Posture(StrEnum):
+    """What the pose stage says a person's body is doing."""
+
+    STANDING = "standing"
+    SITTING = "sitting"
+    LYING = "lying"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class PostureReading:
+    """The pose stage's verdict on one track in one frame.
+
+    ``since`` is when the current posture started (held without a break since then);
+    ``fall_at`` is when a fall (upright to the ground within a short window) was seen,
+    kept while the person stays down and cleared when they are upright again.
+    """
+
+    track_id: int
+    posture: Posture
+    since: float
+    confidence: float
+    fall_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SceneChange:
+    """Something that was not in a watched zone's background before and is still there.
+
+    Found by comparing frames with a learned background (no model). ``first_seen`` is
+    when the changed region appeared; ``area`` is its share of the zone's area (0..1).
+    """
+
+    zone: str
+    change_id: int
+    box: Box
+    area: float
+    first_seen: float
+    last_seen: float
+
+
 @dataclass(frozen=True, slots=True)
 class Observation:
     """What one camera saw in one processed frame, after tracking and zones."""
@@ -211,9 +252,23 @@ class Observation:
     presences: tuple[ZonePresence, ...]
     transitions: tuple[ZoneTransition, ...]
     counts: tuple[ZoneCount, ...]
+    postures: tuple[PostureReading, ...] = ()
+    changes: tuple[SceneChange, ...] = ()
 
     def zones_of(self, track_id: int) -> tuple[str, ...]:
         return tuple(p.zone for p in self.presences if p.track_id == track_id)
+
+    def track(self, track_id: int) -> Track | None:
+        for t in self.tracks:
+            if t.track_id == track_id:
+                return t
+        return None
+
+    def posture(self, track_id: int) -> PostureReading | None:
+        for p in self.postures:
+            if p.track_id == track_id:
+                return p
+        return None
 
     def count(self, zone: str) -> ZoneCount | None:
         for c in self.counts:

@@ -15,6 +15,9 @@ from guardian.records import (
     Box,
     Keypoint,
     Observation,
+    Posture,
+    PostureReading,
+    SceneChange,
     Track,
     TrackState,
     TransitionKind,
@@ -47,6 +50,8 @@ def _obs(index: int) -> Observation:
         presences=(ZonePresence("water", 4, 1000.0, True),),
         transitions=(ZoneTransition("cam", "water", "water", 4, TransitionKind.ENTER, 1000.0),),
         counts=(ZoneCount("water", "water", 1, 1),),
+        postures=(PostureReading(4, Posture.LYING, 1000.5, 0.75, 1000.25 if index else None),),
+        changes=(SceneChange("lawn", 2, Box(1.0, 2.0, 30.5, 40.0), 0.125, 999.0, 1000.0 + index),),
     )
 
 

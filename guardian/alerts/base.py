@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from guardian.rules.base import Notification
+from guardian.effects import Notification
 
 
 class DeliveryError(RuntimeError):

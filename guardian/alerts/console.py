@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import TextIO
 
-from guardian.rules.base import Notification
+from guardian.effects import Notification
 
 log = logging.getLogger("guardian.alerts")
 

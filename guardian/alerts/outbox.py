@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable
 
 from guardian.alerts.base import Notifier
-from guardian.rules.base import Notification
+from guardian.effects import Notification
 from guardian.store import Delivery, Store
 
 log = logging.getLogger("guardian.alerts")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from guardian.effects import Notification
 from guardian.records import Event, Observation
 
 
@@ -39,20 +40,6 @@ class Trigger(Protocol):
 
 class Condition(Protocol):
     def holds(self, hit: Hit, context: RuleContext) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """A message for one contact on one channel, about one event."""
-
-    key: str
-    event_id: str | None
-    rule_id: str | None
-    severity: str
-    channel: str
-    contact: str
-    message: str
-    kind: str = "alert"
 
 
 class ActionSink(Protocol):

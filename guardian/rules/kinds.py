@@ -9,13 +9,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from guardian.effects import Notification
 from guardian.records import Event, Observation, TransitionKind
 from guardian.rules.base import (
     Action,
     ActionSink,
     Condition,
     Hit,
-    Notification,
     RuleContext,
     Trigger,
 )
