@@ -6,30 +6,15 @@ the registries, so a new kind needs only registering.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from typing import Annotated, Any, Literal, Union, get_args
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from guardian.config.durations import Duration
 from guardian.rules.kinds import ACTIONS, CONDITIONS, TRIGGERS, NameList
 from guardian.rules.registry import Registry
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$")
-_UNITS = {None: 1.0, "ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
-
-
-def parse_duration(value: Any) -> Any:
-    """``15``, ``"15s"``, ``"2m"``, ``"1.5h"`` → seconds; anything else is left to pydantic."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"'{value}' is not a duration — write e.g. 15, '15s', '2m' or '1h'")
-        return float(match.group(1)) * _UNITS[match.group(2)]
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
 Mode = Literal["unsupervised", "supervised"]
 SeverityName = Literal["critical", "warning", "info"]
 
