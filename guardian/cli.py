@@ -1,8 +1,9 @@
-"""Command line: ``guardian check | run | demo``."""
+"""Command line: ``guardian check | run | demo | mode | prompts | answer | ack``."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
 import signal
 import sqlite3
@@ -11,10 +12,15 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from guardian import __version__
 from guardian.config import ConfigError, SiteBundle, load_site
 from guardian.rules import RuleSet, load_rules
+
+if TYPE_CHECKING:
+    from guardian.modes import ModeManager
+    from guardian.store import ModeState, Store
 
 DEFAULT_CONFIG = Path("guardian.yaml")
 
@@ -40,6 +46,8 @@ def _rules(bundle: SiteBundle) -> RuleSet:
         zones_by_camera=zones,
         contacts=[c.id for c in bundle.site.contacts],
         broken_zones=bundle.broken_zones,
+        builtin_areas=[(z.camera, z.name) for z in bundle.zones if z.kind == "pool_area"],
+        site_name=bundle.site.site.name,
     )
 
 
@@ -163,7 +171,377 @@ def build_parser() -> argparse.ArgumentParser:
         "--workdir", type=Path, default=Path(".demo"), help="where the scene and results go"
     )
     p.set_defaults(func=cmd_demo)
+
+    add_mode_commands(sub)
     return parser
+
+
+# --------------------------------------------------------------------------------------
+# Site mode, prompts and acknowledgements: `guardian mode | prompts | answer | ack`.
+# They only need the site file's storage, time zone and `modes:` section.
+
+
+def _login_name() -> str:
+    """Who runs the command, for "by" (the login name)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return "cli"
+
+
+def _control_site(config: Path) -> SiteBundle | None:
+    """The site, for commands that only need its storage, time zone and modes.
+
+    Problems outside the site file itself (a camera's video missing, a broken zone or
+    rule file) do not stop them; a broken site file prints its problems and gives None.
+    """
+    try:
+        return load_site(config)
+    except ConfigError as err:
+        if isinstance(err.partial, SiteBundle):
+            return err.partial
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        print(
+            f"{len(err.problems)} problem(s) in the site file — fix them first "
+            "('guardian check' lists them)",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _open_store(bundle: SiteBundle) -> Store | None:
+    from guardian.store import Store
+
+    try:
+        return Store(bundle.database_path)
+    except sqlite3.Error as exc:
+        print(f"{bundle.database_path}: cannot open the event store: {exc}", file=sys.stderr)
+        return None
+
+
+def _mode_manager(bundle: SiteBundle, store: Store) -> ModeManager:
+    from guardian.modes import ModeManager
+
+    return ModeManager(
+        store,
+        timezone=bundle.site.site.timezone,
+        supervised_for=bundle.site.modes.supervised_for,
+    )
+
+
+def _when(timestamp: float, timezone: str) -> str:
+    from guardian.modes import local_time
+
+    return local_time(timestamp, timezone).strftime("%Y-%m-%d %H:%M")
+
+
+def _mode_summary(state: ModeState, modes: ModeManager, now: float) -> list[str]:
+    """Two lines: the mode (and its end), then since when, by whom, how and why."""
+    from guardian.modes import format_duration
+
+    tz = modes.timezone
+    head = f"mode: {state.mode}"
+    end = modes.ends_at(state)
+    if end is not None:
+        head += f" until {_when(end, tz)} (in {format_duration(end - now)})"
+    if state.source == "default":
+        return [head + " — the default: the mode has never been switched"]
+    detail = f"  since {_when(state.since, tz)}, by {state.by or '?'} ({state.source})"
+    if state.reason:
+        detail += f": {state.reason}"
+    return [head, detail]
+
+
+def _history_line(state: ModeState, timezone: str) -> str:
+    mode = state.mode
+    if state.until is not None:
+        mode += f" until {_when(state.until, timezone)}"
+    line = f"  {_when(state.since, timezone)}  {mode:<30}  by {state.by or '?'} ({state.source})"
+    return line + (f": {state.reason}" if state.reason else "")
+
+
+def _usage_error(command: str, message: str) -> int:
+    print(f"guardian {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_mode(args: argparse.Namespace) -> int:
+    from guardian.config.durations import parse_duration
+
+    switching = args.until is not None or args.duration is not None
+    if args.mode is None and (switching or args.by is not None or args.reason is not None):
+        return _usage_error(
+            "mode",
+            "--until, --for, --by and --reason need a mode: e.g. 'guardian mode "
+            'supervised --for 2h --reason "swimming lessons"\'',
+        )
+    if args.mode is not None and args.schedule:
+        return _usage_error("mode", "--schedule only lists the schedule; leave out the mode")
+    if args.mode == "unsupervised" and switching:
+        return _usage_error("mode", "unsupervised mode has no end — leave out --until and --for")
+    duration: float | None = None
+    if args.duration is not None:
+        try:
+            duration = float(parse_duration(args.duration))
+        except (TypeError, ValueError) as exc:
+            return _usage_error("mode", f"--for: {exc}")
+        if duration <= 0:
+            return _usage_error("mode", "--for: the duration must be more than 0, e.g. 2h")
+
+    bundle = _control_site(args.config)
+    if bundle is None:
+        return 1
+    store = _open_store(bundle)
+    if store is None:
+        return 1
+    with store:
+        modes = _mode_manager(bundle, store)
+        tz = modes.timezone
+        if args.schedule:
+            return _print_schedule(bundle, modes)
+        if args.mode is None:
+            now = modes.clock()
+            state = modes.current(now)
+            print("\n".join(_mode_summary(state, modes, now)))
+            changes = store.mode_changes(limit=5)
+            print(f"\nlast changes (times in {tz}):" if changes else "\nno changes yet")
+            for change in changes:
+                print(_history_line(change, tz))
+            return 0
+        from guardian.modes import parse_until
+
+        until: float | None = None
+        if args.until is not None:
+            try:
+                until = parse_until(args.until, tz, modes.clock())
+            except ValueError as exc:
+                return _usage_error("mode", f"--until: {exc}")
+        try:
+            state = modes.switch(
+                args.mode,
+                until=until,
+                duration=duration,
+                by=args.by or _login_name(),
+                reason=args.reason or "",
+                source="cli",
+            )
+        except ValueError as exc:
+            return _usage_error("mode", str(exc))
+        print("\n".join(_mode_summary(state, modes, modes.clock())))
+        print(f"(times in {tz})")
+    return 0
+
+
+def _print_schedule(bundle: SiteBundle, modes: ModeManager, count: int = 10) -> int:
+    """The next switches of the site file's mode schedule (nothing is run)."""
+    from guardian.modes import local_time
+    from guardian.scheduler import Scheduler
+
+    entries = bundle.site.modes.schedule
+    if not entries:
+        print(f"no mode schedule in {bundle.path} — add 'modes: schedule:' entries")
+        return 0
+    scheduler = Scheduler(modes.timezone)
+    scheduler.add_mode_schedule(entries, modes)  # never started: jobs only listed
+    print(f"next scheduled mode changes (times in {modes.timezone}):")
+    for when, name in scheduler.next_runs(local_time(modes.clock(), modes.timezone), count):
+        print(f"  {when:%a %Y-%m-%d %H:%M}  {name}")
+    return 0
+
+
+def cmd_prompts(args: argparse.Namespace) -> int:
+    import time
+
+    from guardian.modes import format_duration
+
+    bundle = _control_site(args.config)
+    if bundle is None:
+        return 1
+    store = _open_store(bundle)
+    if store is None:
+        return 1
+    tz = bundle.site.site.timezone
+    with store:
+        now = time.time()
+        store.expire_prompts(now)
+        prompts = store.prompts() if args.all else store.prompts("pending")
+    if not prompts:
+        print("no prompts" if args.all else "no pending prompts")
+        return 0
+    rows: list[tuple[str, str, str]] = []
+    for prompt in prompts:
+        if prompt.status == "pending":
+            state = f"expires in {format_duration(prompt.expires_at - now)}"
+        elif prompt.answered_at is not None:
+            state = (
+                f"{prompt.status} by {prompt.answered_by or '?'} at {_when(prompt.answered_at, tz)}"
+            )
+        else:
+            state = f"{prompt.status} at {_when(prompt.expires_at, tz)}"
+        rows.append((prompt.prompt_id, state, prompt.question))
+    id_width = max(len("PROMPT"), *(len(r[0]) for r in rows))
+    state_width = max(len("STATUS"), *(len(r[1]) for r in rows))
+    print(f"{'PROMPT':<{id_width}}  {'STATUS':<{state_width}}  QUESTION")
+    for prompt_id, state, question in rows:
+        print(f"{prompt_id:<{id_width}}  {state:<{state_width}}  {question}")
+    if any(p.status == "pending" for p in prompts):
+        print("\nanswer with: guardian answer PROMPT_ID yes|no")
+    return 0
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    from guardian.store import PromptError
+
+    bundle = _control_site(args.config)
+    if bundle is None:
+        return 1
+    store = _open_store(bundle)
+    if store is None:
+        return 1
+    with store:
+        modes = _mode_manager(bundle, store)
+        now = modes.clock()
+        try:
+            prompt, _ = store.answer_prompt(
+                args.prompt_id,
+                yes=args.answer == "yes",
+                by=args.by or _login_name(),
+                source="cli",
+                now=now,
+            )
+        except PromptError as exc:
+            print(f"guardian answer: {exc}", file=sys.stderr)
+            return 1
+        print(f"prompt {prompt.prompt_id}: answered {args.answer} — {prompt.question}")
+        state = modes.current(now)
+        print("\n".join(_mode_summary(state, modes, now)))
+    return 0
+
+
+def cmd_ack(args: argparse.Namespace) -> int:
+    bundle = _control_site(args.config)
+    if bundle is None:
+        return 1
+    store = _open_store(bundle)
+    if store is None:
+        return 1
+    by = args.by or _login_name()
+    with store:
+        event = store.event(args.event_id)
+        if event is None:
+            print(
+                f"guardian ack: no event '{args.event_id}' in {bundle.database_path} — "
+                "copy the id from the alert ('acknowledge: guardian ack ...')",
+                file=sys.stderr,
+            )
+            return 1
+        already = store.is_acknowledged(args.event_id)
+        store.acknowledge(args.event_id, by=by)
+    what = f"{event.rule_alias}: {event.message}" if event.message else event.rule_alias
+    if already:
+        print(f"event {args.event_id} ({what}) was already acknowledged")
+    else:
+        print(f"acknowledged event {args.event_id} ({what}) by {by}; its escalations are stopped")
+    return 0
+
+
+_MODE_EPILOG = """\
+examples:
+  guardian mode                                   show the mode and the last 5 changes
+  guardian mode supervised --for 2h --reason "swimming lessons"
+  guardian mode supervised --until 18:00          until the next 18:00 (site time zone)
+  guardian mode unsupervised --reason "lessons over"
+  guardian mode --schedule                        the next switches of 'modes: schedule:'
+
+Supervised mode always ends by itself: at --until, after --for, or after the site
+file's 'modes: supervised_for' (default 2h); at most 24h.
+"""
+
+
+def add_mode_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `mode`, `prompts`, `answer` and `ack` commands."""
+    config_help = "site file (guardian.yaml)"
+    by_help = "who does it, recorded with the change (default: your login name)"
+
+    p = sub.add_parser(
+        "mode",
+        help="show or switch the site mode (supervised / unsupervised)",
+        description=(
+            "Without a mode: print the current site mode (ending a supervised mode whose "
+            "time is up), until when, by whom and why, and the last 5 changes. With a mode: "
+            "switch to it (recorded with source 'cli')."
+        ),
+        epilog=_MODE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "mode",
+        nargs="?",
+        choices=("supervised", "unsupervised"),
+        help="switch to this mode; leave out to show the current one",
+    )
+    end = p.add_mutually_exclusive_group()
+    end.add_argument(
+        "--until",
+        metavar="TIME",
+        help="supervised until HH:MM (the next one, in the site's time zone) "
+        "or a date and time such as '2025-07-14 18:00'",
+    )
+    end.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help="supervised for this long: 90m, 2h (default: modes.supervised_for)",
+    )
+    p.add_argument("--by", metavar="NAME", help=by_help)
+    p.add_argument("--reason", metavar="TEXT", help="why, recorded with the change")
+    p.add_argument("--schedule", action="store_true", help="list the next scheduled mode changes")
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=config_help)
+    p.set_defaults(func=cmd_mode)
+
+    p = sub.add_parser(
+        "prompts",
+        help="list the questions waiting for an answer",
+        description=(
+            "List pending prompts (yes/no questions sent by rules, such as 'switch to "
+            "supervised?'): id, time left to answer, question. Answer with 'guardian answer'."
+        ),
+    )
+    p.add_argument(
+        "--all", action="store_true", help="also answered and expired prompts, with who answered"
+    )
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=config_help)
+    p.set_defaults(func=cmd_prompts)
+
+    p = sub.add_parser(
+        "answer",
+        help="answer a prompt yes or no",
+        description=(
+            "Answer a pending prompt (recorded with source 'cli'). A yes carries out what "
+            "the prompt proposes, e.g. switching to supervised; the resulting mode is "
+            "printed. Exit 1 if the prompt is unknown, already answered or expired."
+        ),
+    )
+    p.add_argument("prompt_id", metavar="PROMPT_ID", help="the id shown by 'guardian prompts'")
+    p.add_argument("answer", choices=("yes", "no"), help="yes or no")
+    p.add_argument("--by", metavar="NAME", help=by_help)
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=config_help)
+    p.set_defaults(func=cmd_answer)
+
+    p = sub.add_parser(
+        "ack",
+        help="acknowledge an event (stops its escalation)",
+        description=(
+            "Acknowledge an event: it is marked as seen and its escalation to the next "
+            "contacts stops. The id is in the alert ('acknowledge: guardian ack ID'). "
+            "Exit 1 if there is no such event."
+        ),
+    )
+    p.add_argument("event_id", metavar="EVENT_ID", help="the event's id, from the alert")
+    p.add_argument("--by", metavar="NAME", help=by_help)
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help=config_help)
+    p.set_defaults(func=cmd_ack)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,13 +27,16 @@ class Notification:
 
 @dataclass(frozen=True, slots=True)
 class ModeRequest:
-    """Switch the site's mode. ``until`` (epoch seconds) makes a supervised mode expire."""
+    """Switch the site's mode. ``until`` (epoch seconds) makes a supervised mode expire;
+    ``duration`` (seconds from when the switch happens, e.g. when a prompt is answered)
+    is used when ``until`` is not given."""
 
     mode: str
     until: float | None = None
     by: str = ""
     reason: str = ""
     source: str = "rule"
+    duration: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

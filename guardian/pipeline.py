@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -23,9 +23,14 @@ from typing import TextIO
 from guardian.alerts import ConsoleNotifier, LogNotifier, Outbox
 from guardian.config import CameraConfig, SiteBundle, ZoneConfig
 from guardian.detection import PoseDetector
+from guardian.dispatch import Dispatcher
+from guardian.modes import ModeManager
 from guardian.observations import ObservationWriter
+from guardian.pose import PostureTracker
 from guardian.records import Detection, Event, Frame, Observation
 from guardian.rules import RuleContext, RuleEngine, RuleSet
+from guardian.scene import SceneWatcher
+from guardian.scheduler import Scheduler
 from guardian.sources import FrameSource, SourceError, open_source
 from guardian.store import Store
 from guardian.tracking import Tracker
@@ -85,13 +90,20 @@ class CameraPipeline:
         zones: Sequence[ZoneConfig],
         tracker: Tracker,
         times: StageTimes | None = None,
+        *,
+        scene_zones: Iterable[str] = (),
+        postures: PostureTracker | None = None,
     ) -> None:
         self.camera = camera
         self.detect = detect
         self.zone_configs = list(zones)
         self.tracker = tracker
         self.times = times or StageTimes()
+        #: zones watched for new objects (background changes); none: no scene stage
+        self.scene_zones = frozenset(scene_zones)
+        self.postures = postures if postures is not None else PostureTracker()
         self._zones: ZoneTracker | None = None
+        self._scene: SceneWatcher | None = None
         self._size: tuple[int, int] | None = None
 
     def process(self, frame: Frame) -> Observation:
@@ -108,11 +120,20 @@ class CameraPipeline:
             self._size = (frame.width, frame.height)
             zones = build_zones(self.zone_configs, self.camera, frame.width, frame.height)
             self._zones = ZoneTracker(zones)
+            watched = [z for z in zones if z.name in self.scene_zones]
+            self._scene = SceneWatcher(watched) if watched else None
         update = self._zones.update(tracks, frame.timestamp)
         t3 = time.perf_counter()
+        postures = self.postures.update(tracks, frame.timestamp, frame.width, frame.height)
+        t4 = time.perf_counter()
+        changes = self._scene.update(frame.image, tracks, frame.timestamp) if self._scene else ()
+        t5 = time.perf_counter()
         self.times.add("inference", t1 - t0)
         self.times.add("tracking", t2 - t1)
         self.times.add("zones", t3 - t2)
+        self.times.add("pose", t4 - t3)
+        if self._scene is not None:
+            self.times.add("scene", t5 - t4)
         return Observation(
             camera=self.camera,
             frame_index=frame.index,
@@ -124,6 +145,8 @@ class CameraPipeline:
             presences=update.presences,
             transitions=update.transitions,
             counts=update.counts,
+            postures=postures,
+            changes=changes,
         )
 
 
@@ -202,7 +225,14 @@ class CameraWorker(threading.Thread):
 
 
 class Runner:
-    """Runs every enabled camera of a site until the files end or ``stop`` is set."""
+    """Runs every enabled camera of a site until the files end or ``stop`` is set.
+
+    One consumer thread owns the rule engine: each observation's events, the rules'
+    durable state and the actions' requests are committed to SQLite in one transaction,
+    then alerts are sent, the mode switched and commands run. Once a second it also
+    fires timers of live cameras, sends escalations, expires prompts and supervised
+    mode, and retries failed alerts. Mode schedules run on apscheduler.
+    """
 
     def __init__(
         self,
@@ -215,19 +245,42 @@ class Runner:
         progress: TextIO | None = None,
         stop: threading.Event | None = None,
         detector_factory: Callable[[CameraConfig], Detect] | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.bundle = bundle
         self.store = store
         self.out = out or sys.stdout
         self.progress = progress
         self.stop = stop or threading.Event()
-        self.engine = RuleEngine(rules.rules, RuleContext(timezone=bundle.site.site.timezone))
+        self.clock = clock
+        site = bundle.site
+        self.modes = ModeManager(
+            store,
+            timezone=site.site.timezone,
+            supervised_for=site.modes.supervised_for,
+            clock=clock,
+        )
+        context = RuleContext(
+            mode=self.modes.current().mode,
+            timezone=site.site.timezone,
+            site_name=site.site.name,
+            contacts=tuple(c.id for c in site.contacts),
+            prompt_expires=site.modes.prompt_expires,
+            supervised_for=site.modes.supervised_for,
+        )
+        self.engine = RuleEngine(rules.rules, context, state=store.load_state())
         self.outbox = Outbox(store, [ConsoleNotifier(self.out), LogNotifier()])
+        self.dispatcher = Dispatcher(self.engine, store, self.outbox, self.modes, out=self.out)
         self.writer = ObservationWriter(record) if record else None
         self.detector_factory = detector_factory or self._default_detector
         self.events: list[Event] = []
         self.times = StageTimes()
         self.workers: list[CameraWorker] = []
+        self.live_cameras = [
+            c.id for c in site.cameras if c.enabled and c.source_kind in ("url", "usb")
+        ]
+        self.scheduler = Scheduler(site.site.timezone)
+        self.scheduler.add_mode_schedule(site.modes.schedule, self.modes)
 
     def _default_detector(self, camera: CameraConfig) -> Detect:
         det = self.bundle.site.detection
@@ -248,6 +301,7 @@ class Runner:
 
     def _make_workers(self, q: queue.Queue[object]) -> None:
         site = self.bundle.site
+        scene_zones = self.engine.scene_zones()
         for cam in site.cameras:
             if not cam.enabled:
                 continue
@@ -256,17 +310,24 @@ class Runner:
                 cam.id, min_hits=site.tracking.min_hits, max_lost=site.tracking.max_lost
             )
             pipe = CameraPipeline(
-                cam.id, self.detector_factory(cam), self.bundle.zones, tracker, StageTimes()
+                cam.id,
+                self.detector_factory(cam),
+                self.bundle.zones,
+                tracker,
+                StageTimes(),
+                scene_zones=scene_zones,
             )
             self.workers.append(CameraWorker(opener, pipe, q, self.stop))
 
     def run(self) -> list[Event]:
         q: queue.Queue[object] = queue.Queue(maxsize=64)
         self._make_workers(q)
+        self.outbox.flush()  # alerts left pending by an earlier run go first
+        self.scheduler.start()
         for w in self.workers:
             w.start()
         running = len(self.workers)
-        last_progress = last_flush = 0.0
+        last_progress = last_house = 0.0
         try:
             while running:
                 try:
@@ -281,11 +342,12 @@ class Runner:
                 if self.progress is not None and now - last_progress >= 2.0:
                     last_progress = now
                     self._print_progress()
-                if now - last_flush >= 1.0:  # retries of failed alerts, not per frame
-                    last_flush = now
-                    self.outbox.flush()
+                if now - last_house >= 1.0:  # housekeeping, not per frame
+                    last_house = now
+                    self.housekeeping()
         finally:
             self.stop.set()
+            self.scheduler.shutdown()
             for w in self.workers:
                 w.join(timeout=10)
             while True:  # whatever was already observed is still handled
@@ -302,21 +364,15 @@ class Runner:
         return self.events
 
     def handle(self, obs: Observation) -> None:
-        """Rules → events → store → actions, for one observation."""
+        """Rules → events + state + requests (one transaction) → side effects."""
         if self.writer is not None:
             self.writer.write(obs)
         t0 = time.perf_counter()
-        firings = self.engine.process(obs)
+        self.events.extend(self.dispatcher.handle(obs))
         self.times.add("rules", time.perf_counter() - t0)
-        for firing in firings:
-            self.store.add_event(firing.event)  # recorded before anything is sent
-            self.events.append(firing.event)
-            print(format_event(firing.event), file=self.out, flush=True)
-            for action in firing.actions:
-                try:
-                    action.run(firing.event, self.outbox)
-                except Exception:
-                    log.exception("action of rule %s failed", firing.event.rule_id)
+
+    def housekeeping(self) -> None:
+        self.events.extend(self.dispatcher.housekeeping(self.clock(), self.live_cameras))
 
     def _print_progress(self) -> None:
         assert self.progress is not None
@@ -330,10 +386,3 @@ class Runner:
                 f"{s.camera}: frame {s.last_index + 1}{total}{pct} {s.fps:4.1f} fps{state}"
             )
         print("progress  " + " | ".join(parts), file=self.progress, flush=True)
-
-
-def format_event(event: Event) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.started_at))
-    return (
-        f"EVENT {when} [{event.severity.value}] {event.rule_id} {event.message} id={event.event_id}"
-    )

@@ -540,11 +540,14 @@ class Store:
             self.db.table("mode_changes").rows_where(order_by="changed_at desc, id desc", limit=1)
         )
         previous = rows[0]["mode"] if rows else DEFAULT_MODE.mode
+        until = request.until
+        if until is None and request.duration is not None and request.mode == "supervised":
+            until = now + request.duration
         row = {
             "mode": request.mode,
             "previous": previous,
             "changed_at": now,
-            "until": request.until,
+            "until": until if request.mode == "supervised" else None,
             "by": request.by,
             "reason": request.reason,
             "source": request.source,
@@ -621,9 +624,13 @@ class Store:
             )
             mode = None
             if yes and prompt.on_yes is not None:
+                switch = prompt.on_yes
+                until = switch.until
+                if until is None and switch.duration is not None:
+                    until = now + switch.duration
                 request = ModeRequest(
-                    prompt.on_yes.mode,
-                    prompt.on_yes.until,
+                    switch.mode,
+                    until,
                     by=by,
                     reason=f"answered yes to: {prompt.question}",
                     source=source,
@@ -716,6 +723,7 @@ def _mode_json(request: ModeRequest | None) -> str | None:
             "by": request.by,
             "reason": request.reason,
             "source": request.source,
+            "duration": request.duration,
         }
     )
 

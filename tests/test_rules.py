@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict
 
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.config import load_yaml
+from guardian.effects import Effects
 from guardian.records import Observation, TransitionKind, ZoneTransition
 from guardian.rules import Notification, RuleContext, RuleEngine, RuleSet, load_rules
 from guardian.rules.registry import Registry, RegistryError
@@ -178,7 +179,7 @@ def test_a_rule_that_raises_is_disabled_and_the_others_run(
     broken = rules.rules[0]
 
     class Boom:
-        def fire(self, observation: Observation) -> list[object]:
+        def fire(self, view: object) -> list[object]:
             raise ZeroDivisionError("bad rule")
 
     broken.triggers = [Boom()]  # type: ignore[list-item]
@@ -201,10 +202,12 @@ def test_alert_action_goes_through_the_outbox_once(tmp_path: Path) -> None:
         (firing,) = RuleEngine(rules.rules).process(
             _obs("pool", ("water", 5, TransitionKind.ENTER))
         )
-        store.add_event(firing.event)
-        for action in firing.actions:
-            action.run(firing.event, outbox)
-            action.run(firing.event, outbox)  # the same event again: de-duplicated
+        for _ in range(2):  # the same event twice: de-duplicated
+            effects = Effects()
+            for action in firing.actions:
+                action.run(firing.event, effects, RuleContext())
+            for delivery in store.commit([firing.event], [], effects):
+                outbox.send(delivery)
         assert out.getvalue().count("ALERT [critical] Pool entry: track 5 in water") == 1
         (delivery,) = store.deliveries()
         assert delivery.status == "sent" and delivery.contact == "owner"
@@ -232,8 +235,10 @@ def test_failed_delivery_is_retried_later(tmp_path: Path) -> None:
         (firing,) = RuleEngine(rules.rules).process(
             _obs("pool", ("water", 5, TransitionKind.ENTER))
         )
-        store.add_event(firing.event)
-        firing.actions[0].run(firing.event, outbox)
+        effects = Effects()
+        firing.actions[0].run(firing.event, effects, RuleContext())
+        for delivery in store.commit([firing.event], [], effects):
+            outbox.send(delivery)
         assert flaky.sent == [] and store.deliveries()[0].status == "pending"
         assert outbox.flush(now=0.0) == 0  # not yet due (backoff)
         assert outbox.flush(now=time.time() + 3600) == 1

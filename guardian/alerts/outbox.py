@@ -36,17 +36,18 @@ class Outbox:
             message=notification.message,
         )
         if delivery is not None:
-            self._send(delivery)
+            self.send(delivery)
 
     def flush(self, now: float | None = None) -> int:
         """Retry pending deliveries that are due; return how many were sent."""
         now = time.time() if now is None else now
         sent = 0
         for delivery in self.store.due_deliveries(now):
-            sent += self._send(delivery)
+            sent += self.send(delivery)
         return sent
 
-    def _send(self, delivery: Delivery) -> int:
+    def send(self, delivery: Delivery) -> int:
+        """Send one queued delivery now; 1 when sent, 0 when it failed (kept for a retry)."""
         notifier = self.notifiers.get(delivery.channel)
         if notifier is None:
             self.store.mark_delivery(

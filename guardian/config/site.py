@@ -1,4 +1,4 @@
-"""The site file (``guardian.yaml``): cameras, storage, detection, tracking, contacts.
+"""The site file (``guardian.yaml``): cameras, storage, detection, tracking, contacts, modes.
 
 Every section has defaults, so the smallest valid site file is::
 
@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import PurePath
 from typing import Any, Literal
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -29,6 +30,7 @@ from pydantic import (
     model_validator,
 )
 
+from guardian.config.durations import Duration
 from guardian.config.problems import located_error
 
 SourceKind = Literal["file", "url", "usb", "folder"]
@@ -320,6 +322,221 @@ class ContactConfig(BaseModel):
         return self.name or self.id
 
 
+# --------------------------------------------------------------------------- modes
+
+Mode = Literal["unsupervised", "supervised"]
+
+#: the longest a supervised mode may last (it always ends by itself)
+MAX_SUPERVISED = 86400.0
+
+_CRON_FIELDS = ("minute", "hour", "day", "month", "weekday")
+_CRON_RANGES = {"minute": "0-59", "hour": "0-23", "day": "1-31", "month": "1-12"}
+_CRON_HINT = "write 5 fields: minute hour day month weekday, e.g. '0 14 * * sat,sun'"
+_WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")  # crontab order: 0 is Sunday
+_HHMM_RE = re.compile(r"^([01]?\d|2[0-3])[:h]([0-5]\d)$")
+
+
+def _weekday_number(text: str, *, end: bool = False) -> int:
+    """A crontab weekday (0-7 or a name) as 0 (Sunday) … 6; 7 stays 7 at a range's end."""
+    word = text.strip().lower()
+    if word.isdigit() and int(word) <= 7:
+        day = int(word)
+        return day if end else day % 7
+    if word in _WEEKDAYS:
+        return _WEEKDAYS.index(word)
+    raise ValueError(
+        f"'{text}' is not a weekday — use mon, tue, wed, thu, fri, sat, sun or 0-7 "
+        "(0 and 7 are Sunday)"
+    )
+
+
+def crontab_weekdays(field: str) -> str:
+    """A standard crontab weekday field, as APScheduler 3 reads it.
+
+    In crontab 0 (and 7) is Sunday; APScheduler 3 counts 0 as Monday. Numbers and ranges
+    are turned into day names (``"1-5"`` → ``"mon,tue,wed,thu,fri"``) so a schedule
+    written for cron runs on the days it says.
+    """
+    if field == "*":
+        return field
+    days: set[int] = set()
+    for item in field.split(","):
+        match = re.fullmatch(r"([^/-]+)(?:-([^/-]+))?(?:/(\d+))?", item)
+        if match is None:
+            raise ValueError(f"'{item}' is not a weekday, a range (mon-fri) or a list (sat,sun)")
+        first, last, step_text = match.groups()
+        step = int(step_text) if step_text else 1
+        if step < 1:
+            raise ValueError(f"'{item}': the step after '/' must be 1 or more")
+        if first == "*":
+            if last is not None:
+                raise ValueError(f"'{item}' is not a weekday range — write e.g. mon-fri")
+            low, high = 0, 6
+        else:
+            low = _weekday_number(first)
+            high = low if last is None and not step_text else 6
+            if last is not None:
+                high = _weekday_number(last, end=True)
+        if low > high:
+            raise ValueError(
+                f"the range '{item}' goes backwards — write the days as a list, "
+                f"e.g. '{','.join(_WEEKDAYS[d % 7] for d in [*range(low, 7), *range(0, high + 1)])}'"
+            )
+        days.update(day % 7 for day in range(low, high + 1, step))
+    monday_first = sorted(days, key=lambda day: (day - 1) % 7)
+    return ",".join(_WEEKDAYS[day] for day in monday_first)
+
+
+def crontab_trigger(expr: str, timezone: str) -> CronTrigger:
+    """An APScheduler trigger for a standard 5-field crontab line, in ``timezone``.
+
+    Raises ValueError naming the field that is wrong and how to write one.
+    """
+    fields = expr.split()
+    if len(fields) != 5:
+        extra = " (seconds and years are not supported)" if len(fields) in (6, 7) else ""
+        raise ValueError(
+            f"'{expr}' is not a crontab: it has {len(fields)} field(s){extra} — {_CRON_HINT}"
+        )
+    minute, hour, day, month, weekday = fields
+    try:
+        weekday = crontab_weekdays(weekday)
+    except ValueError as exc:
+        raise ValueError(f"'{expr}' is not a crontab: weekday {exc}") from None
+    if day != "*" and weekday != "*":
+        # cron fires when EITHER matches, APScheduler only when both do: refuse the ambiguity
+        raise ValueError(
+            f"'{expr}' sets both a day of the month ({day}) and a weekday ({fields[4]}) — "
+            "crontabs differ on what that means; write two schedule entries, one with "
+            "'*' as the day and one with '*' as the weekday"
+        )
+    values = {"minute": minute, "hour": hour, "day": day, "month": month}
+    for name, value in values.items():
+        try:
+            CronTrigger(**{name: value})
+        except ValueError as exc:
+            text = str(exc)
+            if "than the maximum" in text or "than the minimum" in text:
+                detail = f"{name} {value} is out of range ({_CRON_RANGES[name]})"
+            else:
+                text = re.sub(r"^Error validating expression '[^']*': ", "", text)
+                detail = f"{name} '{value}': {text[:1].lower()}{text[1:]}"
+            raise ValueError(f"'{expr}' is not a crontab: {detail} — {_CRON_HINT}") from None
+    return CronTrigger(
+        minute=minute, hour=hour, day=day, month=month, day_of_week=weekday, timezone=timezone
+    )
+
+
+def _at_most_a_day(value: float, key: str) -> float:
+    if value <= 0:
+        raise ValueError(f"'{key}' must be more than 0 — e.g. '2h'")
+    if value > MAX_SUPERVISED:
+        raise ValueError(
+            f"'{key}' is {value / 3600:g}h — a supervised mode lasts at most 24h (it switches "
+            "alerts off, so it must end by itself); write e.g. '2h'"
+        )
+    return value
+
+
+class ScheduleEntry(BaseModel):
+    """One line of ``modes: schedule:``: at a crontab time, switch the site's mode."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="schedule entry")
+
+    cron: str = Field(
+        description=(
+            "when, as a standard 5-field crontab in the site's time zone: "
+            "minute hour day month weekday, e.g. '0 14 * * sat,sun'"
+        )
+    )
+    mode: Mode = Field(description="the mode to switch to: supervised or unsupervised")
+    duration: Duration | None = Field(
+        None,
+        alias="for",
+        description="how long a supervised mode lasts, e.g. 3h (at most 24h); or give 'until'",
+    )
+    until: str | None = Field(
+        None, description="time of day a supervised mode ends, HH:MM in the site's time zone"
+    )
+    reason: str = Field("", description="why, shown in 'guardian mode' and the history")
+
+    @field_validator("cron")
+    @classmethod
+    def _check_cron(cls, value: str) -> str:
+        crontab_trigger(value, "UTC")
+        return value
+
+    @field_validator("duration")
+    @classmethod
+    def _check_duration(cls, value: float | None) -> float | None:
+        return None if value is None else _at_most_a_day(value, "for")
+
+    @field_validator("until")
+    @classmethod
+    def _check_until(cls, value: str | None) -> str | None:
+        if value is not None and not _HHMM_RE.match(value.strip()):
+            raise ValueError(f"'until' is '{value}' — write a time of day as HH:MM, e.g. '18:00'")
+        return value
+
+    @model_validator(mode="after")
+    def _end_given_for_supervised(self) -> ScheduleEntry:
+        if self.mode == "supervised":
+            if self.duration is None and self.until is None:
+                raise located_error(
+                    f"schedule entry '{self.cron}' switches to supervised without an end — add "
+                    "'for: 3h' or 'until: \"18:00\"' (a supervised mode always ends by itself)",
+                    "mode",
+                )
+            if self.duration is not None and self.until is not None:
+                raise located_error(
+                    f"schedule entry '{self.cron}' has both 'for' and 'until' — keep one of them",
+                    "until",
+                )
+        else:
+            for key, value in (("for", self.duration), ("until", self.until)):
+                if value is not None:
+                    raise located_error(
+                        f"schedule entry '{self.cron}' switches to unsupervised, which does not "
+                        f"end — remove '{key}'",
+                        key,
+                    )
+        return self
+
+
+class ModesConfig(BaseModel):
+    """The ``modes:`` section: supervised mode, mode questions, and the mode schedule."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="modes")
+
+    supervised_for: Duration = Field(
+        7200.0,
+        description="how long a supervised mode lasts when no end is given, e.g. 2h (max 24h)",
+    )
+    prompt_expires: Duration = Field(
+        600.0,
+        description="how long a 'switch mode?' question can be answered, e.g. 10m (max 24h)",
+    )
+    schedule: tuple[ScheduleEntry, ...] = Field(
+        (),
+        description=(
+            "mode switches at fixed times: a list of '- cron: ..., mode: ...' entries "
+            "in the site's time zone"
+        ),
+    )
+
+    @field_validator("supervised_for")
+    @classmethod
+    def _check_supervised_for(cls, value: float) -> float:
+        return _at_most_a_day(value, "supervised_for")
+
+    @field_validator("prompt_expires")
+    @classmethod
+    def _check_prompt_expires(cls, value: float) -> float:
+        if not 0 < value <= 86400:
+            raise ValueError("'prompt_expires' must be more than 0 and at most 24h — e.g. '10m'")
+        return value
+
+
 def _first_duplicate(ids: list[str]) -> tuple[int, int] | None:
     seen: dict[str, int] = {}
     for index, ident in enumerate(ids):
@@ -348,6 +565,10 @@ class SiteConfig(BaseModel):
     )
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="tracker settings")
     contacts: tuple[ContactConfig, ...] = Field((), description="people to alert")
+    modes: ModesConfig = Field(
+        default_factory=ModesConfig,
+        description="supervised mode: how long it lasts, mode questions, a schedule",
+    )
 
     @field_validator("cameras")
     @classmethod

@@ -168,18 +168,20 @@ def _syntax_problem(path: Path, err: yaml.YAMLError) -> Problem:
     return Problem(path, line, col, f"YAML syntax error: {what} — {hint}")
 
 
-def load_yaml(path: Path) -> YamlDocument:
-    """Parse one YAML file into a :class:`YamlDocument`.
+def load_yaml(path: Path, text: str | None = None) -> YamlDocument:
+    """Parse one YAML file into a :class:`YamlDocument` (``text``: parse this instead,
+    naming it ``path`` in problems).
 
     Raises :class:`ConfigError` when the file cannot be read, is not valid YAML, or
     repeats a key inside one mapping. An empty file yields ``data=None``.
     """
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([Problem(path, 1, 1, f"file not found: {path.absolute()}")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([Problem(path, 1, 1, f"cannot read the file: {exc}")]) from None
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ConfigError([Problem(path, 1, 1, f"file not found: {path.absolute()}")]) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError([Problem(path, 1, 1, f"cannot read the file: {exc}")]) from None
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()

@@ -1,21 +1,34 @@
 """What a rule is made of at run time: triggers (edges), conditions (levels), actions.
 
-A trigger looks at one observation and says what just happened (a ``Hit``); a
-condition is checked when a trigger fires; an action is the side effect of the event.
+A trigger looks at one observation (through a :class:`View`) and says what just happened
+(a :class:`Hit`); a condition is checked when a trigger fires; an action is the side
+effect of the event, written into an :class:`~guardian.effects.Effects` batch.
+
+Triggers that wait (absence, dwell, occupancy-since, posture) keep their pending state
+in a :class:`Memory`: durable key → value entries that the runner writes to SQLite in
+the same transaction as the events, so they survive a crash or a restart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from guardian.effects import Notification
-from guardian.records import Event, Observation
+from guardian.effects import Effects, StateChange
+from guardian.records import (
+    Event,
+    Observation,
+    PostureReading,
+    Track,
+    ZonePresence,
+    ZoneTransition,
+)
 
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A trigger fired: on which camera, zone and track, when."""
+    """A trigger fired: on which camera, zone and track, when, and why."""
 
     camera: str
     timestamp: float
@@ -23,33 +36,170 @@ class Hit:
     zone: str | None = None
     track_id: int | None = None
     person_id: str | None = None
+    role: str = "unknown"
     detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class RuleContext:
-    """Site-wide facts conditions may read."""
+    """Site-wide facts conditions and actions read."""
 
     mode: str = "unsupervised"
     timezone: str = "UTC"
+    site_name: str = "Guardian"
+    #: base URL of the review page, for links in alerts ("" when not served)
+    review_url: str = ""
+    #: every contact id of the site (an action with no contacts alerts all of them)
+    contacts: tuple[str, ...] = ()
+    #: how long a prompt can be answered
+    prompt_expires: float = 600.0
+    #: how long a supervised mode lasts when a rule or prompt gives no end
+    supervised_for: float = 7200.0
+
+
+class View:
+    """One observation with indexes built once and shared by every rule."""
+
+    __slots__ = (
+        "_postures",
+        "_presences",
+        "_tracks",
+        "_transitions",
+        "camera",
+        "obs",
+        "timestamp",
+    )
+
+    def __init__(self, obs: Observation) -> None:
+        self.obs = obs
+        self.camera = obs.camera
+        self.timestamp = obs.timestamp
+        self._presences: dict[str, list[ZonePresence]] | None = None
+        self._transitions: dict[str, list[ZoneTransition]] | None = None
+        self._tracks: dict[int, Track] | None = None
+        self._postures: dict[int, PostureReading] | None = None
+
+    def presences(self, zone: str) -> list[ZonePresence]:
+        if self._presences is None:
+            self._presences = {}
+            for p in self.obs.presences:
+                self._presences.setdefault(p.zone, []).append(p)
+        return self._presences.get(zone, [])
+
+    def transitions(self, zone: str) -> list[ZoneTransition]:
+        if self._transitions is None:
+            self._transitions = {}
+            for t in self.obs.transitions:
+                self._transitions.setdefault(t.zone, []).append(t)
+        return self._transitions.get(zone, [])
+
+    def track(self, track_id: int) -> Track | None:
+        if self._tracks is None:
+            self._tracks = {t.track_id: t for t in self.obs.tracks}
+        return self._tracks.get(track_id)
+
+    def posture(self, track_id: int) -> PostureReading | None:
+        if self._postures is None:
+            self._postures = {p.track_id: p for p in self.obs.postures}
+        return self._postures.get(track_id)
+
+    def hit(
+        self,
+        zone: str | None,
+        track_id: int | None,
+        detail: str,
+        timestamp: float | None = None,
+    ) -> Hit:
+        """A hit on this view's camera, filled with the track's person and role."""
+        track = self.track(track_id) if track_id is not None else None
+        return Hit(
+            camera=self.camera,
+            timestamp=self.timestamp if timestamp is None else timestamp,
+            frame_index=self.obs.frame_index,
+            zone=zone,
+            track_id=track_id,
+            person_id=track.person_id if track else None,
+            role=track.role if track else "unknown",
+            detail=detail,
+        )
+
+
+class Memory:
+    """A rule's durable entries (JSON values), with the changes not yet written.
+
+    ``scoped(prefix)`` gives a view whose keys live under ``prefix`` in the same rule.
+    """
+
+    def __init__(
+        self,
+        rule_id: str,
+        entries: Mapping[str, object] | None = None,
+        *,
+        _shared: tuple[dict[str, object], dict[str, object | None]] | None = None,
+        _prefix: str = "",
+    ) -> None:
+        self.rule_id = rule_id
+        self._data, self._dirty = _shared or (dict(entries or {}), {})
+        self._prefix = _prefix
+
+    def scoped(self, prefix: str) -> Memory:
+        return Memory(
+            self.rule_id, _shared=(self._data, self._dirty), _prefix=self._prefix + prefix
+        )
+
+    def get(self, key: str) -> object | None:
+        return self._data.get(self._prefix + key)
+
+    def put(self, key: str, value: object) -> None:
+        full = self._prefix + key
+        if self._data.get(full) != value:
+            self._data[full] = value
+            self._dirty[full] = value
+
+    def drop(self, key: str) -> None:
+        full = self._prefix + key
+        if full in self._data:
+            del self._data[full]
+            self._dirty[full] = None
+
+    def items(self) -> Iterator[tuple[str, object]]:
+        """This scope's entries (keys without the prefix); a snapshot, safe to modify."""
+        n = len(self._prefix)
+        for key, value in list(self._data.items()):
+            if key.startswith(self._prefix):
+                yield key[n:], value
+
+    def drain(self) -> list[StateChange]:
+        """The changes since the last drain (for the store), and forget them."""
+        changes = [StateChange(self.rule_id, k, v) for k, v in self._dirty.items()]
+        self._dirty.clear()
+        return changes
 
 
 class Trigger(Protocol):
-    def fire(self, observation: Observation) -> list[Hit]: ...
+    def fire(self, view: View) -> list[Hit]: ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """A trigger that keeps durable state: bound once to its memory before running."""
+
+    def bind(self, memory: Memory, run_id: str) -> None: ...
+
+
+@runtime_checkable
+class Timed(Protocol):
+    """A trigger with deadlines that can pass between frames (checked by ``due``)."""
+
+    def due(self, now: float, cameras: Iterable[str] | None = None) -> list[Hit]: ...
 
 
 class Condition(Protocol):
-    def holds(self, hit: Hit, context: RuleContext) -> bool: ...
-
-
-class ActionSink(Protocol):
-    """Where actions put their side effects (alerts go through the outbox)."""
-
-    def notify(self, notification: Notification) -> None: ...
+    def holds(self, hit: Hit, view: View | None, context: RuleContext) -> bool: ...
 
 
 class Action(Protocol):
-    def run(self, event: Event, sink: ActionSink) -> None: ...
+    def run(self, event: Event, effects: Effects, context: RuleContext) -> None: ...
 
 
 @dataclass(slots=True)
@@ -69,4 +219,10 @@ class RuleRuntime:
     source: str = ""
     enabled: bool = True
     disabled_reason: str | None = None
-    last_fired: dict[tuple[str, str | None, int | None], float] = field(default_factory=dict)
+    #: what one cooldown covers: "person" (camera, zone, person/track), "zone", or "rule"
+    cooldown_per: str = "person"
+    builtin: bool = False
+    memory: Memory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.memory = Memory(self.rule_id)

@@ -7,7 +7,7 @@ the registries, so a new kind needs only registering.
 from __future__ import annotations
 
 from functools import cache
-from typing import Annotated, Any, Literal, Union, get_args
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -43,14 +43,21 @@ class _RuleBase(BaseModel):
     zones: NameList = Field(
         default_factory=list, description="zones the rule is limited to; empty: no limit"
     )
-    modes: list[Mode] = Field(
-        default_factory=lambda: list(get_args(Mode)),
+    modes: list[Mode] | None = Field(
+        None,
         min_length=1,
-        description="site modes in which the rule is active",
+        description="site modes in which the rule is active; default: both, except rules "
+        "whose triggers are all zone_enter/zone_leave (entry and exit alerts), which are "
+        "suppressed in supervised mode unless this says otherwise",
     )
     cooldown: Duration = Field(
         0.0,
-        description="after firing for a camera/zone/person, stay quiet this long (e.g. '30s')",
+        description="after firing, stay quiet this long (e.g. '30s') for the same cooldown_per",
+    )
+    cooldown_per: Literal["person", "zone", "rule"] = Field(
+        "person",
+        description="what one cooldown covers: person (camera, zone and person), zone "
+        "(camera and zone), or rule (the whole rule)",
     )
 
 

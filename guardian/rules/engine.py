@@ -1,19 +1,33 @@
-"""Runs rules over observations: triggers → conditions → cooldown → event.
+"""Runs rules over observations: triggers → mode → conditions → cooldown → event.
 
-A rule that raises while running is disabled and named in the log; the others keep
-running.
+Triggers always see every observation of their cameras (so their timers stay right
+whatever the mode); a hit counts only when the site is in one of the rule's modes. A
+rule that raises while running is disabled and named in the log; the others keep
+running. Durable state (timers, cooldowns) is drained after each step with
+``drain_state`` and written by the caller in the same transaction as the events.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from guardian.effects import Effects, StateChange
 from guardian.records import Event, Observation, Severity
-from guardian.rules.base import Action, Hit, RuleContext, RuleRuntime
+from guardian.rules.base import (
+    Action,
+    Hit,
+    Memory,
+    RuleContext,
+    RuleRuntime,
+    Stateful,
+    Timed,
+    View,
+)
 
 log = logging.getLogger("guardian.rules")
 
@@ -32,52 +46,140 @@ class Firing:
 
 
 class RuleEngine:
-    """Evaluates every enabled rule on each observation."""
+    """Evaluates every enabled rule on each observation, and timers on ``tick``."""
 
-    def __init__(self, rules: Sequence[RuleRuntime], context: RuleContext | None = None) -> None:
+    def __init__(
+        self,
+        rules: Sequence[RuleRuntime],
+        context: RuleContext | None = None,
+        *,
+        state: Mapping[str, Mapping[str, object]] | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.rules = list(rules)
         self.context = context or RuleContext()
+        #: this run's id: per-track state of another run belongs to tracks that are gone
+        self.run_id = run_id or secrets.token_hex(4)
+        self._views: dict[str, View] = {}
+        state = state or {}
+        for rule in self.rules:
+            rule.memory = Memory(rule.rule_id, state.get(rule.rule_id, {}))
+            for i, trigger in enumerate(rule.triggers):
+                if isinstance(trigger, Stateful):
+                    trigger.bind(rule.memory.scoped(f"t{i}:"), self.run_id)
 
     @property
     def active(self) -> list[RuleRuntime]:
         return [r for r in self.rules if r.enabled]
 
+    def set_mode(self, mode: str) -> None:
+        if mode != self.context.mode:
+            self.context = dataclasses.replace(self.context, mode=mode)
+
+    def scene_zones(self) -> set[str]:
+        """Zones some enabled rule watches for background changes (new objects)."""
+        zones: set[str] = set()
+        for rule in self.active:
+            for trigger in rule.triggers:
+                zones |= set(getattr(trigger, "scene_zones", ()))
+        return zones
+
     def process(self, observation: Observation) -> list[Firing]:
+        view = View(observation)
+        self._views[observation.camera] = view
         firings: list[Firing] = []
         for rule in self.rules:
-            if not rule.enabled or self.context.mode not in rule.modes:
+            if not rule.enabled:
                 continue
             if rule.cameras and observation.camera not in rule.cameras:
                 continue
             try:
-                firings.extend(self._evaluate(rule, observation))
+                hits = [h for t in rule.triggers for h in t.fire(view)]
+                firings.extend(self._decide(rule, hits))
             except Exception as exc:
-                rule.enabled = False
-                rule.disabled_reason = f"{type(exc).__name__}: {exc}"
-                log.error(
-                    "rule '%s' (%s) raised and is disabled; other rules keep running: %s",
-                    rule.rule_id,
-                    rule.source,
-                    rule.disabled_reason,
-                    exc_info=True,
-                )
+                self._disable(rule, exc)
         return firings
 
-    def _evaluate(self, rule: RuleRuntime, observation: Observation) -> list[Firing]:
+    def tick(self, now: float, cameras: Iterable[str] | None = None) -> list[Firing]:
+        """Timers whose deadline passed by ``now`` (wall clock) on these cameras.
+
+        For live cameras only: a video file's clock is the video, and its observations
+        fire its timers. A camera that stopped sending frames still has its timers fire.
+        """
+        wanted = None if cameras is None else list(cameras)
+        firings: list[Firing] = []
+        for rule in self.rules:
+            if not rule.enabled:
+                continue
+            try:
+                hits = [
+                    h for t in rule.triggers if isinstance(t, Timed) for h in t.due(now, wanted)
+                ]
+                firings.extend(self._decide(rule, hits))
+            except Exception as exc:
+                self._disable(rule, exc)
+        return firings
+
+    def drain_state(self) -> list[StateChange]:
+        """Durable state changed since the last drain (write it with the events)."""
+        return [change for rule in self.rules for change in rule.memory.drain()]
+
+    def run_actions(self, firings: Iterable[Firing], effects: Effects) -> None:
+        """Let each firing's actions put their requests into ``effects``."""
+        for firing in firings:
+            for action in firing.actions:
+                try:
+                    action.run(firing.event, effects, self.context)
+                except Exception:
+                    log.exception("an action of rule '%s' failed", firing.event.rule_id)
+
+    def _disable(self, rule: RuleRuntime, exc: Exception) -> None:
+        rule.enabled = False
+        rule.disabled_reason = f"{type(exc).__name__}: {exc}"
+        log.error(
+            "rule '%s' (%s) raised and is disabled; other rules keep running: %s",
+            rule.rule_id,
+            rule.source,
+            rule.disabled_reason,
+            exc_info=True,
+        )
+
+    def _decide(self, rule: RuleRuntime, hits: list[Hit]) -> list[Firing]:
+        if not hits or self.context.mode not in rule.modes:
+            return []
         out = []
-        for trigger in rule.triggers:
-            for hit in trigger.fire(observation):
-                if rule.zones_scope and hit.zone not in rule.zones_scope:
-                    continue
-                if not all(c.holds(hit, self.context) for c in rule.conditions):
-                    continue
-                key = (hit.camera, hit.zone, hit.track_id)
-                last = rule.last_fired.get(key)
-                if last is not None and hit.timestamp - last < rule.cooldown:
-                    continue
-                rule.last_fired[key] = hit.timestamp
-                out.append(Firing(self._event(rule, hit), tuple(rule.actions)))
+        for hit in hits:
+            if rule.zones_scope and hit.zone not in rule.zones_scope:
+                continue
+            view = self._views.get(hit.camera)
+            if not all(c.holds(hit, view, self.context) for c in rule.conditions):
+                continue
+            if not self._cool(rule, hit):
+                continue
+            out.append(Firing(self._event(rule, hit), tuple(rule.actions)))
         return out
+
+    @staticmethod
+    def _cool(rule: RuleRuntime, hit: Hit) -> bool:
+        """True when the rule may fire for this hit (and start its cooldown)."""
+        if rule.cooldown <= 0:
+            return True
+        if rule.cooldown_per == "rule":
+            subject = "*"
+        elif rule.cooldown_per == "zone":
+            subject = f"{hit.camera}|{hit.zone}"
+        else:
+            who = hit.person_id or (str(hit.track_id) if hit.track_id is not None else "-")
+            subject = f"{hit.camera}|{hit.zone}|{who}"
+        memory = rule.memory.scoped("cooldown:")
+        last = memory.get(subject)
+        if isinstance(last, int | float) and 0 <= hit.timestamp - last < rule.cooldown:
+            return False
+        for key, value in memory.items():  # forget cooldowns that are over
+            if isinstance(value, int | float) and hit.timestamp - value >= rule.cooldown:
+                memory.drop(key)
+        memory.put(subject, hit.timestamp)
+        return True
 
     @staticmethod
     def _event(rule: RuleRuntime, hit: Hit) -> Event:

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from guardian.config import Problem, YamlDocument, problems_from_validation
 from guardian.config.yamlpos import position_of
 from guardian.rules.base import RuleRuntime
+from guardian.rules.builtin import BUILTIN_PATH, builtin_documents
 from guardian.rules.config import RuleFileConfig, rule_model
 from guardian.rules.kinds import ACTIONS, CONDITIONS, TRIGGERS
 
@@ -31,23 +32,38 @@ def load_rules(
     documents: Sequence[YamlDocument],
     *,
     zones_by_camera: Mapping[str, Iterable[str]],
-    contacts: Iterable[str] = (),
+    contacts: Iterable[str] | None = (),
     broken_zones: Iterable[str] = (),
+    builtin_areas: Iterable[tuple[str, str]] = (),
+    site_name: str = "home",
 ) -> RuleSet:
     """Validate every rule in ``documents`` against the site's cameras, zones, contacts.
 
+    ``contacts=None`` skips the contact check (replaying rules without a site file).
+
     ``broken_zones`` are zones declared in a zone file that did not load: a rule naming
     one is still left out, but not reported again (the zone's own problem says why).
+    ``builtin_areas`` are the (camera, zone) pool areas that get the built-in
+    supervision prompts (guardian.rules.builtin) unless a rule of the same id exists.
     """
     zones = {cam: set(names) for cam, names in zones_by_camera.items()}
     all_zones = set().union(*zones.values()) if zones else set()
-    contact_ids = set(contacts)
+    contact_ids = None if contacts is None else set(contacts)
     broken = set(broken_zones)
     rules: list[RuleRuntime] = []
     problems: list[Problem] = []
     seen: dict[str, str] = {}
     model = rule_model()
-    for doc in documents:
+    user_ids = {
+        str(raw.get("id"))
+        for doc in documents
+        if isinstance(doc.data, dict)
+        for raw in (doc.data.get("rules") or [])
+        if isinstance(raw, dict)
+    }
+    builtin = builtin_documents(builtin_areas, site_name)
+    for doc in [*documents, *builtin]:
+        is_builtin = doc.path == BUILTIN_PATH
         if doc.data is None:
             continue
         try:
@@ -57,6 +73,8 @@ def load_rules(
             continue
         for index, raw in enumerate(doc.data.get("rules") or []):
             loc = ("rules", index)
+            if is_builtin and raw.get("id") in user_ids:
+                continue  # replaced (or switched off) by the user's rule of that id
             rule_id = str(raw.get("id", f"#{index + 1}"))
             try:
                 config: Any = model.model_validate(raw)
@@ -72,7 +90,9 @@ def load_rules(
                 continue
             line, _ = position_of(doc, loc)
             seen[config.id] = f"{doc.path}:{line}"
-            rules.append(_runtime(config, f"{doc.path}:{line}"))
+            runtime = _runtime(config, f"{doc.path}:{line}")
+            runtime.builtin = is_builtin
+            rules.append(runtime)
     return RuleSet(tuple(rules), tuple(problems))
 
 
@@ -92,7 +112,7 @@ def _cross_check(
     config: Any,
     zones: Mapping[str, set[str]],
     all_zones: set[str],
-    contacts: set[str],
+    contacts: set[str] | None,
     seen: dict[str, str],
     broken: set[str],
 ) -> tuple[list[Problem], bool]:
@@ -129,17 +149,32 @@ def _cross_check(
 
     for i, name in enumerate(config.zones):
         check_zone(("zones", i), name)
-    for t, trigger in enumerate(config.triggers):
-        for i, name in enumerate(getattr(trigger, "zones", []) or []):
-            check_zone(("triggers", t, "zones", i), name)
+    for part in ("triggers", "conditions"):
+        for t, item in enumerate(getattr(config, part)):
+            for field_name in ("zones", "exits"):
+                for i, name in enumerate(getattr(item, field_name, []) or []):
+                    check_zone((part, t, field_name, i), name)
     for a, action in enumerate(config.actions):
         for i, contact in enumerate(getattr(action, "contacts", []) or []):
-            if contact not in contacts:
+            if contacts is not None and contact not in contacts:
                 known = ", ".join(sorted(contacts)) or "none defined in the site file"
                 problem(
                     ("actions", a, "contacts", i), f"unknown contact '{contact}' — known: {known}"
                 )
     return out, leans_on_broken
+
+
+#: rules made only of these triggers are entry/exit alerts: unsupervised-only by default
+EDGE_KINDS = frozenset({"zone_enter", "zone_leave"})
+
+
+def default_modes(config: Any) -> frozenset[str]:
+    """The rule's modes: as written, or the built-in default (see RuleConfig.modes)."""
+    if config.modes is not None:
+        return frozenset(config.modes)
+    if all(t.kind in EDGE_KINDS for t in config.triggers):
+        return frozenset({"unsupervised"})
+    return frozenset({"unsupervised", "supervised"})
 
 
 def _runtime(config: Any, source: str) -> RuleRuntime:
@@ -149,8 +184,9 @@ def _runtime(config: Any, source: str) -> RuleRuntime:
         severity=config.severity,
         cameras=frozenset(config.cameras),
         zones_scope=frozenset(config.zones),
-        modes=frozenset(config.modes),
+        modes=default_modes(config),
         cooldown=float(config.cooldown),
+        cooldown_per=config.cooldown_per,
         triggers=[TRIGGERS.build(t) for t in config.triggers],
         conditions=[CONDITIONS.build(c) for c in config.conditions],
         actions=[ACTIONS.build(a) for a in config.actions],

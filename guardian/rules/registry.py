@@ -13,6 +13,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel
 
+from guardian.rules.base import Action, Condition, Trigger
+
 R = TypeVar("R")
 
 
@@ -66,3 +68,9 @@ class Registry(Generic[R]):
 
     def __len__(self) -> int:
         return len(self._kinds)
+
+
+#: every trigger, condition and action kind, by name (filled by guardian.rules.kinds)
+TRIGGERS: Registry[Trigger] = Registry("trigger")
+CONDITIONS: Registry[Condition] = Registry("condition")
+ACTIONS: Registry[Action] = Registry("action")

@@ -1,0 +1,115 @@
+"""From rule firings to the world: one transaction, then the side effects.
+
+For each step (an observation, or a timer tick) the :class:`Dispatcher` lets the
+actions fill an Effects batch, writes events + rules' durable state + the batch to
+SQLite in ONE transaction, and only then sends the queued alerts, switches the mode
+and runs local commands. A crash before the commit loses nothing that was recorded
+and repeats nothing after a restart: the timers that fired are gone from the state in
+the same transaction that stored their events.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import TextIO
+
+from guardian.alerts import Outbox
+from guardian.alerts.escalation import Escalator
+from guardian.effects import CommandRequest, Effects
+from guardian.modes import ModeManager
+from guardian.records import Event, Observation
+from guardian.rules import Firing, RuleEngine
+from guardian.store import Store
+
+log = logging.getLogger("guardian.dispatch")
+
+
+class Dispatcher:
+    """Owns the rule engine's side of the main loop (one thread)."""
+
+    def __init__(
+        self,
+        engine: RuleEngine,
+        store: Store,
+        outbox: Outbox,
+        modes: ModeManager,
+        *,
+        out: TextIO | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.outbox = outbox
+        self.modes = modes
+        self.escalator = Escalator(store)
+        self.out = out
+        self.commands: list[threading.Thread] = []
+
+    def handle(self, obs: Observation) -> list[Event]:
+        """Run the rules on one observation; return the events stored."""
+        return self.commit(self.engine.process(obs))
+
+    def housekeeping(self, now: float, live_cameras: Iterable[str] = ()) -> list[Event]:
+        """Once a second: mode expiry and switches made elsewhere (CLI, schedule, prompts),
+        timers of live cameras, escalations, prompt expiry, alert retries."""
+        self.engine.set_mode(self.modes.current(now).mode)
+        cameras = list(live_cameras)
+        events = self.commit(self.engine.tick(now, cameras)) if cameras else []
+        for delivery in self.escalator.tick(now):
+            self.outbox.send(delivery)
+        self.store.expire_prompts(now)
+        self.outbox.flush(now)
+        return events
+
+    def commit(self, firings: Sequence[Firing]) -> list[Event]:
+        effects = Effects()
+        self.engine.run_actions(firings, effects)
+        state = self.engine.drain_state()
+        if not firings and not state and not effects:
+            return []
+        events = [f.event for f in firings]
+        queued = self.store.commit(events, state, effects)  # recorded before anything is sent
+        for event in events:
+            print(format_event(event), file=self.out or sys.stdout, flush=True)
+        for delivery in queued:
+            self.outbox.send(delivery)
+        if effects.modes:
+            self.engine.set_mode(self.modes.current().mode)
+        for command in effects.commands:
+            self.commands.append(run_command(command))
+        return events
+
+
+def format_event(event: Event) -> str:
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.started_at))
+    return (
+        f"EVENT {when} [{event.severity.value}] {event.rule_id} {event.message} id={event.event_id}"
+    )
+
+
+def run_command(request: CommandRequest) -> threading.Thread:
+    """Run a rule's local command (a siren) in the background; log how it ended."""
+
+    def target() -> None:
+        name = request.argv[0]
+        try:
+            done = subprocess.run(
+                list(request.argv), capture_output=True, timeout=request.timeout, check=False
+            )
+        except subprocess.TimeoutExpired:
+            log.warning(
+                "rule %s: command %s killed after %.0fs", request.rule_id, name, request.timeout
+            )
+        except OSError as exc:
+            log.error("rule %s: command %s failed: %s", request.rule_id, name, exc)
+        else:
+            level = logging.INFO if done.returncode == 0 else logging.WARNING
+            log.log(level, "rule %s: command %s exited %d", request.rule_id, name, done.returncode)
+
+    thread = threading.Thread(target=target, name=f"command-{request.event_id}", daemon=True)
+    thread.start()
+    return thread

@@ -1,0 +1,200 @@
+"""The site mode: ``unsupervised`` (the default) or ``supervised``.
+
+Supervised means planned activity with a responsible adult present (swimming lessons, a
+pool party): rules can be limited to one mode (``modes: [unsupervised]``). A supervised
+mode always ends by itself: it has an end time (given, or ``supervised_for`` after it
+started, at most 24 h), and the first look at the mode after that end writes the change
+back to unsupervised (source ``expiry``) — exactly once, even with several processes on
+the same SQLite file.
+
+Every change is a row of ``mode_changes`` (who, why, how: cli, schedule, prompt, expiry),
+so ``guardian mode`` can say why the site is in the mode it is in.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from datetime import time as time_of_day
+from zoneinfo import ZoneInfo
+
+from guardian.config.site import MAX_SUPERVISED
+from guardian.effects import ModeRequest
+from guardian.store import ModeState, Store
+
+#: the site modes; the first is the default
+MODES = ("unsupervised", "supervised")
+
+_HHMM_RE = re.compile(r"^\s*([01]?\d|2[0-3])\s*(?::|h)\s*([0-5]\d)?\s*$", re.IGNORECASE)
+
+
+@contextmanager
+def write_transaction(store: Store) -> Iterator[None]:
+    """``store.transaction()`` that takes SQLite's write lock first (BEGIN IMMEDIATE).
+
+    What is read inside cannot be changed by another process before the writes, so two
+    processes never act twice on the same state (one expiry, one escalation step).
+    """
+    with store.transaction():
+        if not store.db.conn.in_transaction:
+            store.db.execute("BEGIN IMMEDIATE")
+        yield
+
+
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``2 min``, ``1 min 30 s``, ``1 h``, ``2 h 5 min``."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {secs} s" if secs else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+
+
+def parse_until(text: str, timezone: str, now: float) -> float:
+    """An end time as a user writes it → epoch seconds.
+
+    ``"18:00"`` (also ``"8:30"``, ``"18h"``, ``"18h30"``) is the next 18:00 in
+    ``timezone``: today, or tomorrow when it has passed. An ISO date and time
+    (``"2025-07-14 18:00"``, ``"2025-07-14T18:00+02:00"``) is taken as is, in ``timezone``
+    when it has no offset. Anything else raises ValueError saying what to write.
+    """
+    zone = ZoneInfo(timezone)
+    match = _HHMM_RE.match(text)
+    if match:
+        wanted = time_of_day(int(match.group(1)), int(match.group(2) or 0))
+        today = datetime.fromtimestamp(now, zone).date()
+        for day in (today, today + timedelta(days=1)):
+            candidate = datetime.combine(day, wanted, tzinfo=zone).timestamp()
+            if candidate > now:
+                return candidate
+        raise AssertionError("unreachable: a time of day comes again within a day")
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ValueError(
+            f"'{text}' is not a time — write HH:MM (e.g. 18:00: the next 18:00 in {timezone}) "
+            "or a date and time (e.g. 2025-07-14 18:00)"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=zone)
+    return when.timestamp()
+
+
+def local_time(timestamp: float, timezone: str) -> datetime:
+    """Epoch seconds as an aware datetime in ``timezone``."""
+    return datetime.fromtimestamp(timestamp, ZoneInfo(timezone))
+
+
+class ModeManager:
+    """Reads and switches the site mode stored in ``store``, ending supervised modes.
+
+    ``supervised_for`` is how long a supervised mode lasts when no end is given (and the
+    end of a stored supervised mode that somehow has none); ``clock`` gives "now".
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        timezone: str = "UTC",
+        supervised_for: float = 7200.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not 0 < supervised_for <= MAX_SUPERVISED:
+            raise ValueError("supervised_for must be more than 0 s and at most 24 h")
+        ZoneInfo(timezone)  # unknown zone: fail here, not at the first expiry
+        self.store = store
+        self.timezone = timezone
+        self.supervised_for = supervised_for
+        self.clock = clock
+
+    def ends_at(self, state: ModeState) -> float | None:
+        """When ``state`` ends by itself: None unless supervised."""
+        if state.mode != "supervised":
+            return None
+        return state.until if state.until is not None else state.since + self.supervised_for
+
+    def current(self, now: float | None = None) -> ModeState:
+        """The mode now. A supervised mode past its end is ended first (written once)."""
+        now = self.clock() if now is None else now
+        state = self.store.mode_state()
+        end = self.ends_at(state)
+        if end is None or now < end:
+            return state
+        with write_transaction(self.store):
+            return self._expire(now)
+
+    def switch(
+        self,
+        mode: str,
+        *,
+        until: float | None = None,
+        duration: float | None = None,
+        by: str,
+        reason: str = "",
+        source: str,
+    ) -> ModeState:
+        """Switch to ``mode`` and record who, why and how (``source``: cli, schedule, …).
+
+        Supervised ends at ``until`` (epoch seconds) or after ``duration`` seconds, else
+        after ``supervised_for``; at most 24 h from now. Unsupervised has no end: ``until``
+        and ``duration`` are ignored. Raises ValueError for an unknown mode or a bad end.
+        """
+        if mode not in MODES:
+            raise ValueError(f"unknown mode '{mode}' — use one of: {', '.join(MODES)}")
+        if until is not None and duration is not None:
+            raise ValueError("give an end time or a duration for the supervised mode, not both")
+        now = self.clock()
+        end: float | None = None
+        if mode == "supervised":
+            if duration is not None:
+                if duration <= 0:
+                    raise ValueError("the duration of a supervised mode must be more than 0")
+                end = now + duration
+            else:
+                end = until if until is not None else now + self.supervised_for
+            when = local_time(end, self.timezone).strftime("%Y-%m-%d %H:%M")
+            if end <= now:
+                raise ValueError(f"the end of the supervised mode ({when}) has already passed")
+            if end - now > MAX_SUPERVISED + 1e-6:
+                raise ValueError(
+                    f"a supervised mode lasts at most 24 h (alerts are off meanwhile) — "
+                    f"{when} is {format_duration(end - now)} away"
+                )
+        request = ModeRequest(mode, end, by=by, reason=reason, source=source)
+        with write_transaction(self.store):
+            self._expire(now)  # an ended supervised mode is recorded as ended first
+            return self.store._add_mode_change(request, now)
+
+    def _expire(self, now: float) -> ModeState:
+        """Inside a write transaction: end the stored supervised mode if it is over."""
+        state = self.store.mode_state()
+        end = self.ends_at(state)
+        if end is None or now < end:
+            return state  # not due, or another caller has just written the expiry
+        ended = local_time(end, self.timezone)
+        when = ended.strftime("%H:%M")
+        if ended.date() != local_time(now, self.timezone).date():
+            when += f" on {ended.date().isoformat()}"
+        request = ModeRequest(
+            "unsupervised",
+            None,
+            by="guardian",
+            reason=f"supervised mode ended at {when}",
+            source="expiry",
+        )
+        # dated when it really ended (never before the change it ends), not when noticed
+        return self.store._add_mode_change(request, max(end, state.since))
+
+
+def next_time_of_day(text: str, timezone: str, now: float) -> float:
+    """Like :func:`parse_until` but only ``HH:MM`` (schedules repeat: no dates)."""
+    if not _HHMM_RE.match(text):
+        raise ValueError(f"'{text}' is not a time of day — write HH:MM, e.g. 18:00")
+    return parse_until(text, timezone, now)

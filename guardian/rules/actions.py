@@ -1,0 +1,365 @@
+"""Action kinds: the side effects of an event, written as requests into an Effects batch.
+
+Nothing here sends, switches or runs anything: the runner commits the batch with the
+event in one SQLite transaction and only then carries it out (see guardian.pipeline).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shlex
+import shutil
+import string
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from guardian.effects import (
+    ClipRequest,
+    CommandRequest,
+    Effects,
+    EscalationRequest,
+    ModeRequest,
+    Notification,
+    PromptRequest,
+)
+from guardian.records import Event
+from guardian.rules.base import RuleContext
+from guardian.rules.fields import Duration, KindConfig, NameList
+from guardian.rules.registry import ACTIONS
+
+TEMPLATE_FIELDS = (
+    "rule",
+    "alias",
+    "severity",
+    "camera",
+    "zone",
+    "track",
+    "person",
+    "time",
+    "message",
+    "site",
+    "link",
+)
+Channel = Literal["console", "log", "sms", "push"]
+ModeName = Literal["unsupervised", "supervised"]
+
+
+def _template(value: str) -> str:
+    for _, name, _, _ in string.Formatter().parse(value):
+        if name is not None and name not in TEMPLATE_FIELDS:
+            allowed = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+            raise ValueError(f"unknown field {{{name}}} in the text — use {allowed}")
+    return value
+
+
+def review_link(event: Event, context: RuleContext) -> str:
+    return f"{context.review_url.rstrip('/')}/events/{event.event_id}" if context.review_url else ""
+
+
+def render(template: str, event: Event, context: RuleContext | None = None) -> str:
+    """Fill a message template with the event's fields (time in the site's time zone)."""
+    context = context or RuleContext()
+    when = dt.datetime.fromtimestamp(event.started_at, ZoneInfo(context.timezone))
+    person = event.person_id or (
+        f"track {event.track_id}" if event.track_id is not None else "someone"
+    )
+    return template.format(
+        rule=event.rule_id,
+        alias=event.rule_alias,
+        severity=event.severity.value,
+        camera=event.camera,
+        zone=event.zone or "-",
+        track=event.track_id if event.track_id is not None else "-",
+        person=person,
+        time=when.strftime("%Y-%m-%d %H:%M:%S"),
+        message=event.message,
+        site=context.site_name,
+        link=review_link(event, context),
+    )
+
+
+Template = Annotated[str, BeforeValidator(_template)]
+
+
+def _channels_default() -> list[Channel]:
+    return ["console"]
+
+
+class AlertConfig(KindConfig):
+    """Send a message to contacts over channels (written to the outbox first)."""
+
+    kind: Literal["alert"] = Field(description="alert: notify contacts")
+    channels: list[Channel] = Field(
+        default_factory=_channels_default,
+        min_length=1,
+        description="channels to send on: console, log, sms, push",
+    )
+    contacts: NameList = Field(
+        default_factory=list, description="contact ids from the site file; empty: all contacts"
+    )
+    message: Template = Field(
+        "{message} at {time}",
+        description="message template; fields: "
+        + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS),
+    )
+
+
+def _contacts(listed: list[str], context: RuleContext) -> list[str]:
+    return list(listed) or list(context.contacts) or ["*"]
+
+
+class AlertAction:
+    def __init__(self, config: AlertConfig) -> None:
+        self.config = config
+
+    def run(self, event: Event, effects: Effects, context: RuleContext) -> None:
+        text = render(self.config.message, event, context)
+        link = review_link(event, context)
+        if link and "{link}" not in self.config.message:
+            text = f"{text} {link}"
+        for channel in self.config.channels:
+            for contact in _contacts(self.config.contacts, context):
+                effects.notify(
+                    Notification(
+                        key=f"{event.event_id}:{channel}:{contact}",
+                        event_id=event.event_id,
+                        rule_id=event.rule_id,
+                        severity=event.severity.value,
+                        channel=channel,
+                        contact=contact,
+                        message=text,
+                    )
+                )
+
+
+ACTIONS.register("alert", AlertConfig, AlertAction, "notify contacts")
+
+
+class ModeSwitch(KindConfig):
+    """A mode to switch to, and for how long (supervised mode always ends)."""
+
+    mode: ModeName = Field(description="unsupervised or supervised")
+    for_: Duration | None = Field(
+        None,
+        alias="for",
+        description="how long a supervised mode lasts; default: the site's modes.supervised_for",
+    )
+
+
+def _mode_request(
+    switch: ModeSwitch, event: Event, context: RuleContext, source: str
+) -> ModeRequest:
+    until = None
+    if switch.mode == "supervised":
+        until = event.started_at + (
+            switch.for_ if switch.for_ is not None else context.supervised_for
+        )
+    return ModeRequest(
+        switch.mode,
+        until,
+        by=f"rule:{event.rule_id}",
+        reason=event.message,
+        source=source,
+    )
+
+
+class SetModeConfig(ModeSwitch):
+    """Switch the site's mode when the rule fires."""
+
+    kind: Literal["set_mode"] = Field(description="set_mode: switch the site's mode")
+
+
+class SetModeAction:
+    def __init__(self, config: SetModeConfig) -> None:
+        self.config = config
+
+    def run(self, event: Event, effects: Effects, context: RuleContext) -> None:
+        effects.set_mode(_mode_request(self.config, event, context, "rule"))
+
+
+ACTIONS.register("set_mode", SetModeConfig, SetModeAction, "switch the site's mode")
+
+
+class PromptConfig(KindConfig):
+    """Ask contacts a yes/no question; YES switches the mode (``yes``)."""
+
+    kind: Literal["prompt"] = Field(description="prompt: ask the owner a yes/no question")
+    question: Template = Field(
+        description="the question, a template like alert messages, e.g. 'Switch to supervised?'"
+    )
+    yes: ModeSwitch | None = Field(
+        None, description="what a YES does: {mode: supervised, for: 2h}; nothing when absent"
+    )
+    channels: list[Channel] = Field(
+        default_factory=_channels_default, min_length=1, description="channels to ask on"
+    )
+    contacts: NameList = Field(
+        default_factory=list, description="contact ids to ask; empty: all contacts"
+    )
+    expires: Duration | None = Field(
+        None, description="how long the question can be answered; default: modes.prompt_expires"
+    )
+
+
+class PromptAction:
+    def __init__(self, config: PromptConfig) -> None:
+        self.config = config
+
+    def run(self, event: Event, effects: Effects, context: RuleContext) -> None:
+        c = self.config
+        prompt_id = secrets.token_hex(3)
+        question = render(c.question, event, context)
+        contacts = _contacts(c.contacts, context)
+        expires = c.expires if c.expires is not None else context.prompt_expires
+        on_yes = None
+        if c.yes is not None:  # the switch happens when YES is answered, for its full time
+            on_yes = ModeRequest(
+                c.yes.mode,
+                None,
+                by=f"rule:{event.rule_id}",
+                reason=event.message,
+                source="prompt",
+                duration=None
+                if c.yes.mode != "supervised"
+                else (c.yes.for_ if c.yes.for_ is not None else context.supervised_for),
+            )
+        effects.ask(
+            PromptRequest(
+                prompt_id=prompt_id,
+                event_id=event.event_id,
+                rule_id=event.rule_id,
+                question=question,
+                contacts=tuple(contacts),
+                channels=tuple(c.channels),
+                expires_at=event.started_at + expires,
+                on_yes=on_yes,
+            )
+        )
+        text = f"{question} Answer YES or NO (guardian answer {prompt_id} yes|no)"
+        for channel in c.channels:
+            for contact in contacts:
+                effects.notify(
+                    Notification(
+                        key=f"prompt:{prompt_id}:{channel}:{contact}",
+                        event_id=event.event_id,
+                        rule_id=event.rule_id,
+                        severity=event.severity.value,
+                        channel=channel,
+                        contact=contact,
+                        message=text,
+                        kind="prompt",
+                    )
+                )
+
+
+ACTIONS.register("prompt", PromptConfig, PromptAction, "ask the owner a yes/no question")
+
+
+class EscalateConfig(KindConfig):
+    """If the event is not acknowledged in time, alert the next contact, and the next."""
+
+    kind: Literal["escalate"] = Field(description="escalate: alert the next contact if not acked")
+    contacts: NameList = Field(min_length=1, description="contact ids, in the order they are tried")
+    after: Duration = Field(
+        60.0, ge=1, description="seconds without acknowledgement before each next contact"
+    )
+    channels: list[Channel] = Field(
+        default_factory=_channels_default, min_length=1, description="channels to alert on"
+    )
+    repeat: int = Field(0, ge=0, le=10, description="how many times to go through the list again")
+    message: Template = Field("{message} at {time}", description="message template")
+
+
+class EscalateAction:
+    def __init__(self, config: EscalateConfig) -> None:
+        self.config = config
+
+    def run(self, event: Event, effects: Effects, context: RuleContext) -> None:
+        c = self.config
+        effects.escalate(
+            EscalationRequest(
+                event_id=event.event_id,
+                rule_id=event.rule_id,
+                severity=event.severity.value,
+                contacts=tuple(c.contacts),
+                channels=tuple(c.channels),
+                after=float(c.after),
+                start=event.started_at,
+                message=render(c.message, event, context),
+                repeat=c.repeat,
+            )
+        )
+
+
+ACTIONS.register("escalate", EscalateConfig, EscalateAction, "alert the next contact if not acked")
+
+
+def _argv(value: Any) -> Any:
+    return shlex.split(value) if isinstance(value, str) else value
+
+
+class SirenConfig(KindConfig):
+    """Run a local command (a siren, a light, a relay): argv, not a shell."""
+
+    kind: Literal["siren"] = Field(description="siren: run a local command")
+    command: Annotated[list[str], BeforeValidator(_argv)] = Field(
+        min_length=1,
+        description="the command and its arguments, e.g. ['/usr/local/bin/siren', 'on']",
+    )
+    timeout: Duration = Field(30.0, gt=0, description="kill the command after this long")
+
+    @field_validator("command")
+    @classmethod
+    def _exists(cls, value: list[str]) -> list[str]:
+        if shutil.which(value[0]) is None:
+            raise ValueError(
+                f"command '{value[0]}' is not found or not executable — give its full path"
+            )
+        return value
+
+
+class SirenAction:
+    def __init__(self, config: SirenConfig) -> None:
+        self.config = config
+
+    def run(self, event: Event, effects: Effects, context: RuleContext) -> None:
+        effects.run_command(
+            CommandRequest(
+                event.event_id,
+                event.rule_id,
+                tuple(self.config.command),
+                float(self.config.timeout),
+            )
+        )
+
+
+ACTIONS.register("siren", SirenConfig, SirenAction, "run a local command")
+
+
+class RecordClipConfig(KindConfig):
+    """Keep a clip of the event: from ``pre`` before it to ``post`` after it."""
+
+    kind: Literal["record_clip"] = Field(description="record_clip: keep a clip of the event")
+    pre: Duration = Field(5.0, le=60, description="seconds before the event")
+    post: Duration = Field(10.0, le=300, description="seconds after the event")
+
+
+class RecordClipAction:
+    def __init__(self, config: RecordClipConfig) -> None:
+        self.config = config
+
+    def run(self, event: Event, effects: Effects, context: RuleContext) -> None:
+        effects.record_clip(
+            ClipRequest(
+                event.event_id,
+                event.camera,
+                event.started_at - self.config.pre,
+                event.started_at + self.config.post,
+            )
+        )
+
+
+ACTIONS.register("record_clip", RecordClipConfig, RecordClipAction, "keep a clip of the event")

@@ -1,0 +1,736 @@
+"""Trigger kinds: edges (something just happened) and timers (something has lasted).
+
+Each kind is a config model (what users write) and a runtime class with ``fire(view)``.
+Triggers that wait keep their pending state in their rule's durable :class:`Memory`
+(key ``camera|zone|run|track``), so a restart resumes them: a person's track id is only
+valid within one run, so entries of an earlier run are *orphans* that a person appearing
+at the same place in the new run takes over (or that fire, for the absence timer).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from guardian.records import Box, Posture, Track, TrackState, TransitionKind
+from guardian.rules.base import Hit, Memory, View
+from guardian.rules.fields import Count, CountTest, Duration, KindConfig, NameList
+from guardian.rules.registry import TRIGGERS
+
+log = logging.getLogger("guardian.rules")
+
+#: a track whose zone membership started within this long of its first sighting
+#: *appeared* inside the zone (it did not walk in across the edge)
+APPEAR_WINDOW = 1.5
+#: how long orphans of an earlier run wait for a person to take them over
+ORPHAN_WAIT = 30.0
+
+
+def _clock(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.0f}s" if value >= 10 else f"{value:.1f}s"
+
+
+def _spot(view: View, box: Box) -> tuple[float, float]:
+    """Bottom-centre of a box in fractions of the image."""
+    w, h = max(1, view.obs.width), max(1, view.obs.height)
+    return ((box.x1 + box.x2) / 2 / w, box.y2 / h)
+
+
+def _distance(view: View, a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Distance between two fractional points, as a share of the image diagonal."""
+    w, h = max(1, view.obs.width), max(1, view.obs.height)
+    return math.hypot((a[0] - b[0]) * w, (a[1] - b[1]) * h) / math.hypot(w, h)
+
+
+def _at_frame_edge(view: View, box: Box, margin: float) -> bool:
+    if margin <= 0:
+        return False
+    w, h = view.obs.width, view.obs.height
+    mx, my = margin * w, margin * h
+    return box.x1 <= mx or box.y1 <= my or box.x2 >= w - mx or box.y2 >= h - my
+
+
+def _appeared_inside(track: Track | None, since: float) -> bool:
+    return track is not None and since - track.first_seen <= APPEAR_WINDOW
+
+
+class _Entries:
+    """Per-track durable entries of one trigger, with orphan hand-over between runs."""
+
+    def __init__(self) -> None:
+        self.memory = Memory("")
+        self.run = ""
+        self.first_seen: dict[str, float] = {}
+
+    def bind(self, memory: Memory, run_id: str) -> None:
+        self.memory, self.run = memory, run_id
+
+    def key(self, camera: str, zone: str, track_id: int) -> str:
+        return f"{camera}|{zone}|{self.run}|{track_id}"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self.memory.get(key)
+        return value if isinstance(value, dict) else None
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        return [(k, v) for k, v in self.memory.items() if isinstance(v, dict)]
+
+    def orphans(self, camera: str, zone: str) -> list[tuple[str, dict[str, Any]]]:
+        prefix = f"{camera}|{zone}|"
+        return [
+            (k, v)
+            for k, v in self.items()
+            if k.startswith(prefix) and not k.startswith(prefix + self.run + "|")
+        ]
+
+    def adopt(
+        self, view: View, zone: str, spot: tuple[float, float], within: float
+    ) -> dict[str, Any] | None:
+        """The nearest orphan of an earlier run at this spot, taken over (removed)."""
+        best: tuple[float, str, dict[str, Any]] | None = None
+        for key, entry in self.orphans(view.camera, zone):
+            d = _distance(view, spot, (entry.get("x", 0.5), entry.get("y", 0.5)))
+            if d <= within and (best is None or d < best[0]):
+                best = (d, key, entry)
+        if best is None:
+            return None
+        self.memory.drop(best[1])
+        return best[2]
+
+    def expire_orphans(self, view: View) -> None:
+        """Orphans nobody took over within ORPHAN_WAIT of this run's first frame go."""
+        first = self.first_seen.setdefault(view.camera, view.timestamp)
+        if view.timestamp - first < ORPHAN_WAIT:
+            return
+        for key, _ in self.items():
+            if key.startswith(view.camera + "|") and f"|{self.run}|" not in key:
+                self.memory.drop(key)
+
+
+# -- zone edges ---------------------------------------------------------------------------
+class ZoneEnterConfig(KindConfig):
+    """Fires when a person's anchor point enters a zone (after the zone's inertia)."""
+
+    kind: Literal["zone_enter"] = Field(description="zone_enter: a person entered a zone")
+    zones: NameList = Field(
+        min_length=1, description="zone name, or a list of names, that the person enters"
+    )
+
+
+class ZoneLeaveConfig(KindConfig):
+    """Fires when a person seen inside a zone is seen outside it (after the zone's inertia)."""
+
+    kind: Literal["zone_leave"] = Field(description="zone_leave: a person left a zone")
+    zones: NameList = Field(min_length=1, description="zone name, or list of names, left")
+
+
+class ZoneEdge:
+    def __init__(self, zones: Iterable[str], kind: TransitionKind) -> None:
+        self.zones = tuple(zones)
+        self.kind = kind
+        self.verb = "entered" if kind is TransitionKind.ENTER else "left"
+
+    def fire(self, view: View) -> list[Hit]:
+        return [
+            view.hit(t.zone, t.track_id, f"{self.verb} {t.zone}", t.timestamp)
+            for zone in self.zones
+            for t in view.transitions(zone)
+            if t.kind is self.kind
+        ]
+
+
+TRIGGERS.register(
+    "zone_enter",
+    ZoneEnterConfig,
+    lambda c: ZoneEdge(c.zones, TransitionKind.ENTER),
+    "a person entered a zone",
+)
+TRIGGERS.register(
+    "zone_leave",
+    ZoneLeaveConfig,
+    lambda c: ZoneEdge(c.zones, TransitionKind.LEAVE),
+    "a person left a zone",
+)
+
+
+# -- dwell ---------------------------------------------------------------------------------
+class DwellConfig(KindConfig):
+    """Fires once when a person has been inside a zone for a while."""
+
+    kind: Literal["dwell"] = Field(description="dwell: a person stayed in a zone for a while")
+    zones: NameList = Field(min_length=1, description="zone name, or list of names")
+    for_: Duration = Field(
+        alias="for", gt=0, description="how long inside before it fires, e.g. '2m'"
+    )
+
+
+class Dwell:
+    """One entry per (zone, track): since when inside, and whether it fired."""
+
+    def __init__(self, config: DwellConfig) -> None:
+        self.zones = tuple(config.zones)
+        self.duration = float(config.for_)
+        self.entries = _Entries()
+
+    def bind(self, memory: Memory, run_id: str) -> None:
+        self.entries.bind(memory, run_id)
+
+    def fire(self, view: View) -> list[Hit]:
+        hits: list[Hit] = []
+        entries, now = self.entries, view.timestamp
+        for zone in self.zones:
+            for p in view.presences(zone):
+                key = entries.key(view.camera, zone, p.track_id)
+                entry = entries.get(key)
+                track = view.track(p.track_id)
+                spot = _spot(view, track.box) if track else (0.5, 0.5)
+                if entry is None:
+                    entry = {"since": p.since, "fired": False, "x": spot[0], "y": spot[1]}
+                    if _appeared_inside(track, p.since):
+                        taken = entries.adopt(view, zone, spot, 0.25)
+                        if taken is not None:  # the same person, from before a restart
+                            entry["since"] = min(p.since, float(taken["since"]))
+                            entry["fired"] = bool(taken["fired"])
+                    entries.memory.put(key, entry)
+                elif _distance(view, spot, (entry["x"], entry["y"])) > 0.05:
+                    entries.memory.put(key, {**entry, "x": spot[0], "y": spot[1]})
+                if not entry["fired"] and now - entry["since"] >= self.duration:
+                    entries.memory.put(key, {**entry, "fired": True})
+                    hits.append(
+                        view.hit(
+                            zone, p.track_id, f"in {zone} for {_seconds(now - entry['since'])}"
+                        )
+                    )
+            for t in view.transitions(zone):
+                if t.kind is not TransitionKind.ENTER:
+                    entries.memory.drop(entries.key(view.camera, zone, t.track_id))
+        entries.expire_orphans(view)
+        return hits
+
+
+TRIGGERS.register("dwell", DwellConfig, Dwell, "a person stayed in a zone for a while")
+
+
+# -- absence: the submersion timer ---------------------------------------------------------------
+class AbsentConfig(KindConfig):
+    """A person last seen inside a zone has not been seen again for ``timeout``.
+
+    The pool submersion timer: a swimmer who goes under water looks, to the detector,
+    exactly like a track lost inside the water zone. One timer per person; seen again
+    (or a person appearing where they were last seen) cancels it. A person who walked
+    out across the zone's edge, left the camera's view, or was last seen in an exit zone
+    is not missing.
+    """
+
+    kind: Literal["absent"] = Field(description="absent: a person vanished inside a zone")
+    zones: NameList = Field(min_length=1, description="zone(s) where someone can go missing")
+    timeout: Duration = Field(
+        gt=0,
+        description="how long unseen before the rule fires, from the last sighting (e.g. '15s')",
+    )
+    exits: NameList = Field(
+        default_factory=list,
+        description="zones where a person may leave unseen (pool steps, a door): lost there is not missing",
+    )
+    frame_edge: float = Field(
+        0.03,
+        ge=0,
+        le=0.5,
+        description="lost with the box this close to the image border (share of width/height) "
+        "means they walked out of view; 0 turns this off",
+    )
+    rematch: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="a person appearing inside the zone this close (share of the image diagonal) "
+        "to where a missing person was last seen is taken to be them",
+    )
+
+
+class Absent:
+    """Timers keyed ``camera|zone|run|track`` with the deadline and last position."""
+
+    def __init__(self, config: AbsentConfig) -> None:
+        self.zones = tuple(config.zones)
+        self.exits = tuple(config.exits)
+        self.timeout = float(config.timeout)
+        self.frame_edge = float(config.frame_edge)
+        self.rematch = float(config.rematch)
+        self.entries = _Entries()
+        #: lost tracks that left the view or went through an exit (not missing)
+        self._left: set[str] = set()
+        #: tracks already checked for "appeared inside" (camera, track id)
+        self._checked: set[tuple[str, int]] = set()
+
+    def bind(self, memory: Memory, run_id: str) -> None:
+        self.entries.bind(memory, run_id)
+
+    def fire(self, view: View) -> list[Hit]:
+        entries, memory = self.entries, self.entries.memory
+        for zone in self.zones:
+            for p in view.presences(zone):
+                key = entries.key(view.camera, zone, p.track_id)
+                if p.visible:
+                    if memory.get(key) is not None:
+                        memory.drop(key)  # seen again
+                        log.info("%s: track %d seen again in %s", view.camera, p.track_id, zone)
+                    self._left.discard(key)
+                    if (view.camera, p.track_id) not in self._checked:
+                        self._checked.add((view.camera, p.track_id))
+                        track = view.track(p.track_id)
+                        if track is not None and _appeared_inside(track, p.since):
+                            self._resurfaced(view, zone, track)
+                elif memory.get(key) is None and key not in self._left:
+                    track = view.track(p.track_id)
+                    if track is not None:
+                        self._start(view, zone, key, track)
+            for t in view.transitions(zone):
+                key = entries.key(view.camera, zone, t.track_id)
+                if t.kind is TransitionKind.LEAVE:
+                    memory.drop(key)  # walked out across the edge
+                if t.kind is not TransitionKind.ENTER:
+                    self._left.discard(key)
+        for track in view.obs.tracks:
+            if track.state is TrackState.REMOVED:
+                self._checked.discard((view.camera, track.track_id))
+        return self._due(view.timestamp, view.camera, view.obs.frame_index)
+
+    def due(self, now: float, cameras: Iterable[str] | None = None) -> list[Hit]:
+        """Timers that passed their deadline, on the given cameras (all when None)."""
+        wanted = None if cameras is None else set(cameras)
+        return self._due(now, None, -1, wanted)
+
+    def _start(self, view: View, zone: str, key: str, track: Track) -> None:
+        exits = any(
+            p.track_id == track.track_id for name in self.exits for p in view.presences(name)
+        )
+        if exits or _at_frame_edge(view, track.box, self.frame_edge):
+            self._left.add(key)
+            return
+        x, y = _spot(view, track.box)
+        self.entries.memory.put(
+            key,
+            {
+                "camera": view.camera,
+                "zone": zone,
+                "track": track.track_id,
+                "last_seen": track.last_seen,
+                "deadline": track.last_seen + self.timeout,
+                "x": x,
+                "y": y,
+                "person": track.person_id,
+                "role": track.role,
+            },
+        )
+        log.info(
+            "%s: track %d lost in %s, timer %.0fs", view.camera, track.track_id, zone, self.timeout
+        )
+
+    def _resurfaced(self, view: View, zone: str, track: Track) -> None:
+        """A person appeared inside the zone: the missing person nearest them is found."""
+        spot = _spot(view, track.box)
+        best: tuple[float, str] | None = None
+        for key, entry in self.entries.items():
+            if entry.get("camera") != view.camera or entry.get("zone") != zone:
+                continue
+            if entry.get("track") == track.track_id and f"|{self.entries.run}|" in key:
+                continue
+            if track.person_id is not None and entry.get("person") == track.person_id:
+                best = (0.0, key)
+                break
+            d = _distance(view, spot, (entry["x"], entry["y"]))
+            if d <= self.rematch and (best is None or d < best[0]):
+                best = (d, key)
+        if best is not None:
+            self.entries.memory.drop(best[1])
+            log.info(
+                "%s: track %d appeared in %s: a missing person resurfaced",
+                view.camera,
+                track.track_id,
+                zone,
+            )
+
+    def _due(
+        self, now: float, camera: str | None, frame_index: int, cameras: set[str] | None = None
+    ) -> list[Hit]:
+        hits: list[Hit] = []
+        for key, entry in self.entries.items():
+            if camera is not None and entry.get("camera") != camera:
+                continue
+            if cameras is not None and entry.get("camera") not in cameras:
+                continue
+            if float(entry["deadline"]) > now:
+                continue
+            self.entries.memory.drop(key)  # fires once
+            last = float(entry["last_seen"])
+            hits.append(
+                Hit(
+                    camera=str(entry["camera"]),
+                    timestamp=now,
+                    frame_index=frame_index,
+                    zone=str(entry["zone"]),
+                    track_id=int(entry["track"]),
+                    person_id=entry.get("person"),
+                    role=str(entry.get("role") or "unknown"),
+                    detail=f"not seen for {_seconds(now - last)} since {_clock(last)} in {entry['zone']}",
+                )
+            )
+        return hits
+
+
+TRIGGERS.register("absent", AbsentConfig, Absent, "a person vanished inside a zone (submersion)")
+
+
+# -- posture -------------------------------------------------------------------------------------
+class PostureConfig(KindConfig):
+    """Fires on a fall, or on a person lying down, held for a while (from the pose stage)."""
+
+    kind: Literal["posture"] = Field(description="posture: a fall, or a person lying down")
+    state: Literal["fallen", "lying"] = Field(
+        description="fallen: a fall was seen and the person is still down; lying: lying down"
+    )
+    for_: Duration = Field(
+        0.0, alias="for", description="how long the state must last before it fires, e.g. '10s'"
+    )
+    zones: NameList = Field(
+        default_factory=list, description="only people inside these zones; empty: anywhere"
+    )
+
+
+class PostureTrigger:
+    """One entry per track: the start of the state, and whether it fired."""
+
+    def __init__(self, config: PostureConfig) -> None:
+        self.state = config.state
+        self.duration = float(config.for_)
+        self.zones = tuple(config.zones)
+        self.entries = _Entries()
+
+    def bind(self, memory: Memory, run_id: str) -> None:
+        self.entries.bind(memory, run_id)
+
+    def fire(self, view: View) -> list[Hit]:
+        hits: list[Hit] = []
+        entries, now = self.entries, view.timestamp
+        allowed: set[int] | None = None
+        if self.zones:
+            allowed = {p.track_id for z in self.zones for p in view.presences(z)}
+        for reading in view.obs.postures:
+            tid = reading.track_id
+            key = entries.key(view.camera, "*", tid)
+            if allowed is not None and tid not in allowed:
+                entries.memory.drop(key)
+                continue
+            if self.state == "fallen":
+                start = reading.fall_at
+            else:
+                start = reading.since if reading.posture is Posture.LYING else None
+            if start is None:
+                entries.memory.drop(key)
+                continue
+            entry = entries.get(key)
+            track = view.track(tid)
+            if entry is None or entry["reading"] != start:
+                spot = _spot(view, track.box) if track else (0.5, 0.5)
+                entry = {
+                    "start": start,
+                    "reading": start,
+                    "fired": False,
+                    "x": spot[0],
+                    "y": spot[1],
+                }
+                if track is not None and track.first_seen >= now - APPEAR_WINDOW:
+                    taken = entries.adopt(view, "*", spot, 0.25)
+                    if taken is not None:  # still down since before a restart
+                        entry["start"] = min(start, float(taken["start"]))
+                        entry["fired"] = bool(taken["fired"])
+                entries.memory.put(key, entry)
+            if not entry["fired"] and now - entry["start"] >= self.duration:
+                entries.memory.put(key, {**entry, "fired": True})
+                what = "fell" if self.state == "fallen" else "lying down"
+                zone = next((z for z in self.zones if tid in _ids(view, z)), None)
+                hits.append(
+                    view.hit(zone, tid, f"{what} for {_seconds(now - float(entry['start']))}")
+                )
+        for track in view.obs.tracks:
+            if track.state is TrackState.REMOVED:
+                entries.memory.drop(entries.key(view.camera, "*", track.track_id))
+        entries.expire_orphans(view)
+        return hits
+
+
+def _ids(view: View, zone: str) -> set[int]:
+    return {p.track_id for p in view.presences(zone)}
+
+
+TRIGGERS.register("posture", PostureConfig, PostureTrigger, "a fall, or a person lying down")
+
+
+# -- occupancy by role -----------------------------------------------------------------------------
+class OccupancyTest(KindConfig):
+    """Head counts by role in zones (people inside, seen or briefly lost)."""
+
+    zones: NameList = Field(min_length=1, description="zone(s) counted together")
+    children: Count | None = Field(None, description="test on the children, e.g. '>= 1'")
+    adults: Count | None = Field(None, description="test on the adults, e.g. 0")
+    people: Count | None = Field(None, description="test on everybody, e.g. '> 3'")
+    unknown_as: Literal["adult", "child", "ignore"] = Field(
+        "adult",
+        description="how a person of unknown role counts: adult (default: an unknown person "
+        "counts as an adult present, never as a child), child, or ignore",
+    )
+
+    @model_validator(mode="after")
+    def _some_test(self) -> OccupancyTest:
+        if self.children is None and self.adults is None and self.people is None:
+            raise ValueError(
+                "give at least one of children, adults, people (e.g. children: '>= 1')"
+            )
+        return self
+
+    def describe(self) -> str:
+        parts = [
+            f"{name} {test}"
+            for name, test in (
+                ("children", self.children),
+                ("adults", self.adults),
+                ("people", self.people),
+            )
+            if test is not None
+        ]
+        return " and ".join(parts) + " in " + ", ".join(self.zones)
+
+
+class OccupancyConfig(OccupancyTest):
+    """Fires when head counts by role in zones match, and have for ``for`` seconds."""
+
+    kind: Literal["occupancy"] = Field(description="occupancy: who is in a zone, by role")
+    for_: Duration = Field(
+        0.0, alias="for", description="how long the counts must match before it fires"
+    )
+
+
+def occupancy(view: View, test: OccupancyTest) -> tuple[bool, int | None, str] | None:
+    """Evaluate ``test`` on this view: (matches, a child's track id, counts text).
+
+    None when none of the zones is on this camera.
+    """
+    counts = view.obs.counts
+    if not any(c.zone in test.zones for c in counts):
+        return None
+    seen: set[int] = set()
+    adults = children = 0
+    child: int | None = None
+    for zone in test.zones:
+        for p in view.presences(zone):
+            if p.track_id in seen:
+                continue
+            seen.add(p.track_id)
+            track = view.track(p.track_id)
+            role = track.role if track is not None else "unknown"
+            if role not in ("adult", "child"):
+                role = test.unknown_as
+            if role == "adult":
+                adults += 1
+            elif role == "child":
+                children += 1
+                if child is None:
+                    child = p.track_id
+    people = len(seen)
+    ok = all(
+        check is None or check(value)
+        for check, value in (
+            (test.children, children),
+            (test.adults, adults),
+            (test.people, people),
+        )
+    )
+    return ok, child, f"{children} child(ren), {adults} adult(s), {people} people"
+
+
+class Occupancy:
+    """One entry per camera: since when the counts match, and whether it fired."""
+
+    def __init__(self, config: OccupancyConfig) -> None:
+        self.config = config
+        self.duration = float(config.for_)
+        self.memory = Memory("")
+
+    def bind(self, memory: Memory, run_id: str) -> None:
+        self.memory = memory
+
+    def fire(self, view: View) -> list[Hit]:
+        result = occupancy(view, self.config)
+        if result is None:
+            return []
+        ok, child, text = result
+        key = view.camera
+        if not ok:
+            self.memory.drop(key)
+            return []
+        entry = self.memory.get(key)
+        if not isinstance(entry, dict):
+            entry = {"since": view.timestamp, "fired": False}
+            self.memory.put(key, entry)
+        if entry["fired"] or view.timestamp - entry["since"] < self.duration:
+            return []
+        self.memory.put(key, {**entry, "fired": True})
+        held = view.timestamp - float(entry["since"])
+        detail = f"{self.config.describe()} for {_seconds(held)} ({text})"
+        return [view.hit(self.config.zones[0], child, detail)]
+
+
+TRIGGERS.register("occupancy", OccupancyConfig, Occupancy, "who is in a zone, by role")
+
+
+# -- count drop ------------------------------------------------------------------------------------
+class CountDropConfig(KindConfig):
+    """Fires when fewer people are seen in a zone than were there, with nobody seen leaving."""
+
+    kind: Literal["count_drop"] = Field(
+        description="count_drop: the head count fell with nobody seen leaving"
+    )
+    zones: NameList = Field(min_length=1, description="zone(s), each counted on its own")
+    for_: Duration = Field(
+        5.0, alias="for", description="how long the lower count must last (hides brief occlusions)"
+    )
+    by: int = Field(1, ge=1, description="fire when the count is lower by at least this many")
+    exits: NameList = Field(
+        default_factory=list, description="zones where people may leave unseen (a door)"
+    )
+    frame_edge: float = Field(
+        0.03,
+        ge=0,
+        le=0.5,
+        description="a person lost at the image border walked out of view (share of width/height)",
+    )
+
+
+class CountDrop:
+    """Per camera and zone: how many should be there, and since when fewer are seen."""
+
+    def __init__(self, config: CountDropConfig) -> None:
+        self.config = config
+        self.duration = float(config.for_)
+        self.memory = Memory("")
+
+    def bind(self, memory: Memory, run_id: str) -> None:
+        self.memory = memory
+
+    def fire(self, view: View) -> list[Hit]:
+        hits: list[Hit] = []
+        now = view.timestamp
+        for zone in self.config.zones:
+            count = view.obs.count(zone)
+            if count is None:
+                continue
+            key = f"{view.camera}|{zone}"
+            state = self.memory.get(key)
+            expected, below = (
+                (int(state["expected"]), state["below"])
+                if isinstance(state, dict)
+                else (count.visible, None)
+            )
+            expected = max(0, expected - self._left(view, zone))
+            visible = count.visible
+            if visible >= expected or expected - visible < self.config.by:
+                below = None
+                expected = max(expected, visible)
+            else:
+                below = now if below is None else below
+                if now - float(below) >= self.duration:
+                    hits.append(
+                        view.hit(
+                            zone,
+                            None,
+                            f"{zone}: {expected} → {visible} people, nobody seen leaving",
+                        )
+                    )
+                    expected, below = visible, None
+            self.memory.put(key, {"expected": expected, "below": below})
+        return hits
+
+    def _left(self, view: View, zone: str) -> int:
+        """People seen leaving this frame: across the edge, out of view, or by an exit."""
+        left = 0
+        for t in view.transitions(zone):
+            if t.kind is TransitionKind.LEAVE:
+                left += 1
+            elif t.kind is TransitionKind.VANISH:
+                track = view.track(t.track_id)
+                if track is not None and _at_frame_edge(view, track.box, self.config.frame_edge):
+                    left += 1
+        return left
+
+
+TRIGGERS.register(
+    "count_drop", CountDropConfig, CountDrop, "the head count fell with nobody seen leaving"
+)
+
+
+# -- new object ------------------------------------------------------------------------------------
+class NewObjectConfig(KindConfig):
+    """Something that was not in a zone before appeared there and stayed (no model needed)."""
+
+    kind: Literal["new_object"] = Field(
+        description="new_object: something new appeared in a zone and stayed"
+    )
+    zones: NameList = Field(min_length=1, description="zone(s) to watch (their background)")
+    for_: Duration = Field(
+        10.0, alias="for", description="how long it must stay before it fires, e.g. '30s'"
+    )
+    min_area: float = Field(
+        0.0, ge=0, le=1, description="ignore changes smaller than this share of the zone"
+    )
+
+
+class NewObject:
+    """Fires once per scene change (from the scene stage) that stayed long enough."""
+
+    def __init__(self, config: NewObjectConfig) -> None:
+        self.zones = frozenset(config.zones)
+        #: zones the pipeline must watch for background changes
+        self.scene_zones = self.zones
+        self.duration = float(config.for_)
+        self.min_area = float(config.min_area)
+        self._fired: set[tuple[str, str, int]] = set()
+
+    def fire(self, view: View) -> list[Hit]:
+        hits: list[Hit] = []
+        current: set[tuple[str, str, int]] = set()
+        for change in view.obs.changes:
+            if change.zone not in self.zones or change.area < self.min_area:
+                continue
+            key = (view.camera, change.zone, change.change_id)
+            current.add(key)
+            if key in self._fired or view.timestamp - change.first_seen < self.duration:
+                continue
+            self._fired.add(key)
+            held = view.timestamp - change.first_seen
+            hits.append(
+                view.hit(
+                    change.zone,
+                    None,
+                    f"something new in {change.zone} for {_seconds(held)} "
+                    f"({change.area:.0%} of the zone)",
+                )
+            )
+        self._fired = {k for k in self._fired if k[0] != view.camera or k in current}
+        return hits
+
+
+TRIGGERS.register(
+    "new_object", NewObjectConfig, NewObject, "something new appeared in a zone and stayed"
+)
+
+__all__ = ["APPEAR_WINDOW", "CountTest", "OccupancyTest", "occupancy"]
