@@ -257,7 +257,7 @@ def _history_line(state: ModeState, timezone: str) -> str:
     mode = state.mode
     if state.until is not None:
         mode += f" until {_when(state.until, timezone)}"
-    line = f"  {_when(state.since, timezone)}  {mode:<30}  by {state.by or '?'} ({state.source})"
+    line = f"  {_when(state.since, timezone)}  {mode:<34}  by {state.by or '?'} ({state.source})"
     return line + (f": {state.reason}" if state.reason else "")
 
 

@@ -74,6 +74,7 @@ _U8 = npt.NDArray[np.uint8]
 _I32 = npt.NDArray[np.int32]
 
 _KERNEL = np.ones((3, 3), np.uint8)
+_KERNEL5 = np.ones((5, 5), np.uint8)
 #: a pixel is "changed now" while its occupancy is at least this
 _OCC_ON = 0.5
 #: a changed pixel's run is over once its occupancy falls below this
@@ -106,6 +107,8 @@ _MIN_PIXELS = 4
 _NCC_LIGHT = 0.75
 #: ... and both background and frame must have at least this much texture (luma std)
 _MIN_TEXTURE = 4.0
+#: ... or its outline's residual gradient (per pixel) is below this share of its depth
+_SOFT_EDGE = 0.2
 #: the people mask used to hold back regions touching a person: extra margin in pixels
 #: of the working image, beyond ``person_margin``
 _NEAR_PX = 2
@@ -418,7 +421,7 @@ class SceneWatcher:
         if not settled.any():
             m.changes = []
             return []
-        return self._regions(m, settled, g, cr, cb, near, now)
+        return self._regions(m, settled, g, cr, cb, res, near, now)
 
     def _fit(self, m: _ZoneModel, g: _F32, valid: _Bool) -> None:
         """Least-squares ``luma ≈ gain × background + offset`` on agreeing pixels."""
@@ -524,23 +527,58 @@ class SceneWatcher:
         grown = np.asarray(cv2.dilate(comp.view(np.uint8), _KERNEL), np.uint8).view(bool)
         return grown & m.mask & (m.since < np.inf)
 
-    def _lighting_like(self, m: _ZoneModel, comp: _Bool, g: _F32, cr: _F32, cb: _F32) -> bool:
-        """True when the region is the background's own texture, only lit differently."""
+    def _lighting_like(
+        self,
+        m: _ZoneModel,
+        comp: _Bool,
+        bbox: tuple[int, int, int, int],
+        g: _F32,
+        cr: _F32,
+        cb: _F32,
+        res: _F32,
+    ) -> bool:
+        """True when a new region looks like light or shadow on the background, not a thing.
+
+        Its colour must be the background's under one brightness gain, and either its
+        luma texture is the background's (normalised cross-correlation on textured
+        ground) or its outline is soft (the residual's gradient along the outline is small
+        next to its depth: a penumbra or a light patch, not the edge of an object).
+        """
         x = m.bg_y[comp].astype(np.float64)
         y = g[comp].astype(np.float64)
+        if x.size < 16:
+            return False
+        if self._colour:
+            gain = min(max(float(y.mean()) / max(float(x.mean()), 1.0), 0.2), 5.0)
+            base = 128.0 * (1.0 - gain)
+            dcr = cr[comp] - (m.bg_cr[comp] * gain + base)
+            dcb = cb[comp] - (m.bg_cb[comp] * gain + base)
+            if float(np.median(dcr * dcr + dcb * dcb)) > self._tmin2:
+                return False
         sx, sy = float(x.std()), float(y.std())
-        if x.size < 16 or sx < _MIN_TEXTURE or sy < _MIN_TEXTURE:
+        if sx >= _MIN_TEXTURE and sy >= _MIN_TEXTURE:
+            cov = float(np.mean((x - x.mean()) * (y - y.mean())))
+            if cov / (sx * sy) >= _NCC_LIGHT:
+                return True
+        # soft outline?
+        bx, by, bw, bh = bbox
+        hh, ww = comp.shape
+        rows = slice(max(0, by - 2), min(hh, by + bh + 2))
+        cols = slice(max(0, bx - 2), min(ww, bx + bw + 2))
+        sub = np.ascontiguousarray(comp[rows, cols]).view(np.uint8)
+        d = np.ascontiguousarray(res[rows, cols])
+        gx = np.asarray(cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+        gy = np.asarray(cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3), np.float32)
+        grad = np.sqrt(gx * gx + gy * gy) / np.float32(8.0)
+        outer = np.asarray(cv2.dilate(sub, _KERNEL), np.uint8)
+        inner = np.asarray(cv2.erode(sub, _KERNEL), np.uint8)
+        ring = (outer ^ inner).view(bool)
+        if not ring.any():
             return False
-        cov = float(np.mean((x - x.mean()) * (y - y.mean())))
-        if cov / (sx * sy) < _NCC_LIGHT:
-            return False
-        if not self._colour:
-            return True
-        gain = min(max(cov / (sx * sx), 0.2), 5.0)
-        base = 128.0 * (1.0 - gain)
-        dcr = cr[comp] - (m.bg_cr[comp] * gain + base)
-        dcb = cb[comp] - (m.bg_cb[comp] * gain + base)
-        return float(np.median(dcr * dcr + dcb * dcb)) <= self._tmin2
+        # the residual's plateau next to each outline pixel: its largest value within 2 px
+        plateau = np.asarray(cv2.dilate(np.abs(d), _KERNEL5), np.float32)
+        ratio = grad[ring] / np.maximum(plateau[ring], np.float32(self._tmin))
+        return float(np.median(ratio)) < _SOFT_EDGE
 
     def _regions(
         self,
@@ -549,6 +587,7 @@ class SceneWatcher:
         g: _F32,
         cr: _F32,
         cb: _F32,
+        res: _F32,
         near: _Bool,
         now: float,
     ) -> list[SceneChange]:
@@ -588,7 +627,8 @@ class SceneWatcher:
             if lab in taken_l or areas[lab] < min_px:
                 continue
             comp = labels == lab
-            if self._lighting_like(m, comp, g, cr, cb):
+            bbox = (int(stats[lab, 0]), int(stats[lab, 1]), int(stats[lab, 2]), int(stats[lab, 3]))
+            if self._lighting_like(m, comp, bbox, g, cr, cb, res):
                 self._absorb(m, self._grown(m, comp), g, cr, cb, remember=False)
                 continue
             first = float(np.median(m.since[comp & (m.since < np.inf)]))

@@ -21,6 +21,7 @@ from guardian.records import (
     Observation,
     PostureReading,
     Track,
+    TrackState,
     ZonePresence,
     ZoneTransition,
 )
@@ -61,10 +62,12 @@ class View:
     """One observation with indexes built once and shared by every rule."""
 
     __slots__ = (
+        "_counted",
         "_postures",
         "_presences",
         "_tracks",
         "_transitions",
+        "cache",
         "camera",
         "obs",
         "timestamp",
@@ -78,6 +81,24 @@ class View:
         self._transitions: dict[str, list[ZoneTransition]] | None = None
         self._tracks: dict[int, Track] | None = None
         self._postures: dict[int, PostureReading] | None = None
+        self._counted: frozenset[str] | None = None
+        #: results rules compute from this view and share (e.g. head counts by role)
+        self.cache: dict[object, object] = {}
+
+    def removed(self) -> tuple[int, ...]:
+        """Ids of the tracks removed in this frame (never to be seen again)."""
+        cached = self.cache.get("removed")
+        if cached is None:
+            cached = self.cache["removed"] = tuple(
+                t.track_id for t in self.obs.tracks if t.state is TrackState.REMOVED
+            )
+        return cached  # type: ignore[return-value]
+
+    def has_zone(self, zone: str) -> bool:
+        """True when the zone is on this view's camera (every zone has a count)."""
+        if self._counted is None:
+            self._counted = frozenset(c.zone for c in self.obs.counts)
+        return zone in self._counted
 
     def presences(self, zone: str) -> list[ZonePresence]:
         if self._presences is None:
@@ -124,10 +145,15 @@ class View:
         )
 
 
+Journal = dict[tuple[str, str], object | None]
+
+
 class Memory:
     """A rule's durable entries (JSON values), with the changes not yet written.
 
     ``scoped(prefix)`` gives a view whose keys live under ``prefix`` in the same rule.
+    Changes go to a journal (rule id, key) → value or None, which an engine shares
+    between all its rules' memories and drains once per step.
     """
 
     def __init__(
@@ -135,16 +161,18 @@ class Memory:
         rule_id: str,
         entries: Mapping[str, object] | None = None,
         *,
-        _shared: tuple[dict[str, object], dict[str, object | None]] | None = None,
+        journal: Journal | None = None,
+        _data: dict[str, object] | None = None,
         _prefix: str = "",
     ) -> None:
         self.rule_id = rule_id
-        self._data, self._dirty = _shared or (dict(entries or {}), {})
+        self._data = _data if _data is not None else dict(entries or {})
+        self._journal: Journal = journal if journal is not None else {}
         self._prefix = _prefix
 
     def scoped(self, prefix: str) -> Memory:
         return Memory(
-            self.rule_id, _shared=(self._data, self._dirty), _prefix=self._prefix + prefix
+            self.rule_id, journal=self._journal, _data=self._data, _prefix=self._prefix + prefix
         )
 
     def get(self, key: str) -> object | None:
@@ -154,13 +182,13 @@ class Memory:
         full = self._prefix + key
         if self._data.get(full) != value:
             self._data[full] = value
-            self._dirty[full] = value
+            self._journal[(self.rule_id, full)] = value
 
     def drop(self, key: str) -> None:
         full = self._prefix + key
         if full in self._data:
             del self._data[full]
-            self._dirty[full] = None
+            self._journal[(self.rule_id, full)] = None
 
     def items(self) -> Iterator[tuple[str, object]]:
         """This scope's entries (keys without the prefix); a snapshot, safe to modify."""
@@ -170,9 +198,11 @@ class Memory:
                 yield key[n:], value
 
     def drain(self) -> list[StateChange]:
-        """The changes since the last drain (for the store), and forget them."""
-        changes = [StateChange(self.rule_id, k, v) for k, v in self._dirty.items()]
-        self._dirty.clear()
+        """The journal's changes since the last drain (for the store), then forget them."""
+        if not self._journal:
+            return []
+        changes = [StateChange(rule, k, v) for (rule, k), v in self._journal.items()]
+        self._journal.clear()
         return changes
 
 

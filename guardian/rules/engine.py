@@ -21,6 +21,7 @@ from guardian.records import Event, Observation, Severity
 from guardian.rules.base import (
     Action,
     Hit,
+    Journal,
     Memory,
     RuleContext,
     RuleRuntime,
@@ -61,9 +62,11 @@ class RuleEngine:
         #: this run's id: per-track state of another run belongs to tracks that are gone
         self.run_id = run_id or secrets.token_hex(4)
         self._views: dict[str, View] = {}
+        self._journal: Journal = {}
+        self._by_camera: dict[str, list[RuleRuntime]] = {}
         state = state or {}
         for rule in self.rules:
-            rule.memory = Memory(rule.rule_id, state.get(rule.rule_id, {}))
+            rule.memory = Memory(rule.rule_id, state.get(rule.rule_id, {}), journal=self._journal)
             for i, trigger in enumerate(rule.triggers):
                 if isinstance(trigger, Stateful):
                     trigger.bind(rule.memory.scoped(f"t{i}:"), self.run_id)
@@ -88,17 +91,28 @@ class RuleEngine:
         view = View(observation)
         self._views[observation.camera] = view
         firings: list[Firing] = []
-        for rule in self.rules:
+        for rule in self._rules_for(observation.camera):
             if not rule.enabled:
                 continue
-            if rule.cameras and observation.camera not in rule.cameras:
-                continue
             try:
-                hits = [h for t in rule.triggers for h in t.fire(view)]
-                firings.extend(self._decide(rule, hits))
+                triggers = rule.triggers
+                if len(triggers) == 1:
+                    hits = triggers[0].fire(view)
+                else:
+                    hits = [h for t in triggers for h in t.fire(view)]
+                if hits:
+                    firings.extend(self._decide(rule, hits))
             except Exception as exc:
                 self._disable(rule, exc)
         return firings
+
+    def _rules_for(self, camera: str) -> list[RuleRuntime]:
+        rules = self._by_camera.get(camera)
+        if rules is None:
+            rules = self._by_camera[camera] = [
+                r for r in self.rules if not r.cameras or camera in r.cameras
+            ]
+        return rules
 
     def tick(self, now: float, cameras: Iterable[str] | None = None) -> list[Firing]:
         """Timers whose deadline passed by ``now`` (wall clock) on these cameras.
@@ -122,7 +136,11 @@ class RuleEngine:
 
     def drain_state(self) -> list[StateChange]:
         """Durable state changed since the last drain (write it with the events)."""
-        return [change for rule in self.rules for change in rule.memory.drain()]
+        if not self._journal:
+            return []
+        changes = [StateChange(rule, key, value) for (rule, key), value in self._journal.items()]
+        self._journal.clear()
+        return changes
 
     def run_actions(self, firings: Iterable[Firing], effects: Effects) -> None:
         """Let each firing's actions put their requests into ``effects``."""

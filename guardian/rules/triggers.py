@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from guardian.records import Box, Posture, Track, TrackState, TransitionKind
+from guardian.records import Box, Posture, Track, TransitionKind
 from guardian.rules.base import Hit, Memory, View
 from guardian.rules.fields import Count, CountTest, Duration, KindConfig, NameList
 from guardian.rules.registry import TRIGGERS
@@ -63,57 +63,76 @@ def _appeared_inside(track: Track | None, since: float) -> bool:
     return track is not None and since - track.first_seen <= APPEAR_WINDOW
 
 
+Slot = tuple[str, str, int]  # (camera, zone, track id) within this run
+
+
 class _Entries:
-    """Per-track durable entries of one trigger, with orphan hand-over between runs."""
+    """Per-track durable entries of one trigger, with orphan hand-over between runs.
+
+    ``mine`` indexes this run's entries by (camera, zone, track) for speed; ``orphans``
+    are entries of an earlier run (their tracks are gone). Every change goes to the
+    rule's Memory too, so it is written with the events.
+    """
 
     def __init__(self) -> None:
         self.memory = Memory("")
         self.run = ""
-        self.first_seen: dict[str, float] = {}
+        self.mine: dict[Slot, dict[str, Any]] = {}
+        self.orphans: dict[str, dict[str, Any]] = {}
+        self._expired: set[str] = set()
+        self._first: dict[str, float] = {}
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.memory, self.run = memory, run_id
+        self.orphans = {k: v for k, v in memory.items() if isinstance(v, dict)}
 
-    def key(self, camera: str, zone: str, track_id: int) -> str:
-        return f"{camera}|{zone}|{self.run}|{track_id}"
+    def _key(self, slot: Slot) -> str:
+        return f"{slot[0]}|{slot[1]}|{self.run}|{slot[2]}"
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        value = self.memory.get(key)
-        return value if isinstance(value, dict) else None
+    def get(self, slot: Slot) -> dict[str, Any] | None:
+        return self.mine.get(slot)
 
-    def items(self) -> list[tuple[str, dict[str, Any]]]:
-        return [(k, v) for k, v in self.memory.items() if isinstance(v, dict)]
+    def put(self, slot: Slot, entry: dict[str, Any]) -> None:
+        self.mine[slot] = entry
+        self.memory.put(self._key(slot), entry)
 
-    def orphans(self, camera: str, zone: str) -> list[tuple[str, dict[str, Any]]]:
-        prefix = f"{camera}|{zone}|"
-        return [
-            (k, v)
-            for k, v in self.items()
-            if k.startswith(prefix) and not k.startswith(prefix + self.run + "|")
-        ]
+    def drop(self, slot: Slot) -> None:
+        if self.mine.pop(slot, None) is not None:
+            self.memory.drop(self._key(slot))
+
+    def drop_orphan(self, key: str) -> None:
+        if self.orphans.pop(key, None) is not None:
+            self.memory.drop(key)
 
     def adopt(
         self, view: View, zone: str, spot: tuple[float, float], within: float
     ) -> dict[str, Any] | None:
         """The nearest orphan of an earlier run at this spot, taken over (removed)."""
+        if not self.orphans:
+            return None
+        prefix = f"{view.camera}|{zone}|"
         best: tuple[float, str, dict[str, Any]] | None = None
-        for key, entry in self.orphans(view.camera, zone):
+        for key, entry in self.orphans.items():
+            if not key.startswith(prefix):
+                continue
             d = _distance(view, spot, (entry.get("x", 0.5), entry.get("y", 0.5)))
             if d <= within and (best is None or d < best[0]):
                 best = (d, key, entry)
         if best is None:
             return None
-        self.memory.drop(best[1])
+        self.drop_orphan(best[1])
         return best[2]
 
     def expire_orphans(self, view: View) -> None:
         """Orphans nobody took over within ORPHAN_WAIT of this run's first frame go."""
-        first = self.first_seen.setdefault(view.camera, view.timestamp)
+        if not self.orphans or view.camera in self._expired:
+            return
+        first = self._first.setdefault(view.camera, view.timestamp)
         if view.timestamp - first < ORPHAN_WAIT:
             return
-        for key, _ in self.items():
-            if key.startswith(view.camera + "|") and f"|{self.run}|" not in key:
-                self.memory.drop(key)
+        self._expired.add(view.camera)
+        for key in [k for k in self.orphans if k.startswith(view.camera + "|")]:
+            self.drop_orphan(key)
 
 
 # -- zone edges ---------------------------------------------------------------------------
@@ -186,25 +205,30 @@ class Dwell:
 
     def fire(self, view: View) -> list[Hit]:
         hits: list[Hit] = []
-        entries, now = self.entries, view.timestamp
+        entries, now, camera = self.entries, view.timestamp, view.camera
         for zone in self.zones:
             for p in view.presences(zone):
-                key = entries.key(view.camera, zone, p.track_id)
-                entry = entries.get(key)
-                track = view.track(p.track_id)
-                spot = _spot(view, track.box) if track else (0.5, 0.5)
+                slot = (camera, zone, p.track_id)
+                entry = entries.get(slot)
                 if entry is None:
+                    track = view.track(p.track_id)
+                    spot = _spot(view, track.box) if track else (0.5, 0.5)
                     entry = {"since": p.since, "fired": False, "x": spot[0], "y": spot[1]}
                     if _appeared_inside(track, p.since):
                         taken = entries.adopt(view, zone, spot, 0.25)
                         if taken is not None:  # the same person, from before a restart
                             entry["since"] = min(p.since, float(taken["since"]))
                             entry["fired"] = bool(taken["fired"])
-                    entries.memory.put(key, entry)
-                elif _distance(view, spot, (entry["x"], entry["y"])) > 0.05:
-                    entries.memory.put(key, {**entry, "x": spot[0], "y": spot[1]})
+                    entries.put(slot, entry)
+                elif p.visible and not entry["fired"]:
+                    track = view.track(p.track_id)
+                    if track is not None:
+                        spot = _spot(view, track.box)
+                        if abs(spot[0] - entry["x"]) + abs(spot[1] - entry["y"]) > 0.05:
+                            entry = {**entry, "x": spot[0], "y": spot[1]}
+                            entries.put(slot, entry)
                 if not entry["fired"] and now - entry["since"] >= self.duration:
-                    entries.memory.put(key, {**entry, "fired": True})
+                    entries.put(slot, {**entry, "fired": True})
                     hits.append(
                         view.hit(
                             zone, p.track_id, f"in {zone} for {_seconds(now - entry['since'])}"
@@ -212,7 +236,7 @@ class Dwell:
                     )
             for t in view.transitions(zone):
                 if t.kind is not TransitionKind.ENTER:
-                    entries.memory.drop(entries.key(view.camera, zone, t.track_id))
+                    entries.drop((camera, zone, t.track_id))
         entries.expire_orphans(view)
         return hits
 
@@ -258,7 +282,7 @@ class AbsentConfig(KindConfig):
 
 
 class Absent:
-    """Timers keyed ``camera|zone|run|track`` with the deadline and last position."""
+    """Timers per (camera, zone, track) with the deadline and the last position."""
 
     def __init__(self, config: AbsentConfig) -> None:
         self.zones = tuple(config.zones)
@@ -268,7 +292,7 @@ class Absent:
         self.rematch = float(config.rematch)
         self.entries = _Entries()
         #: lost tracks that left the view or went through an exit (not missing)
-        self._left: set[str] = set()
+        self._left: set[Slot] = set()
         #: tracks already checked for "appeared inside" (camera, track id)
         self._checked: set[tuple[str, int]] = set()
 
@@ -276,50 +300,50 @@ class Absent:
         self.entries.bind(memory, run_id)
 
     def fire(self, view: View) -> list[Hit]:
-        entries, memory = self.entries, self.entries.memory
+        entries, camera = self.entries, view.camera
         for zone in self.zones:
             for p in view.presences(zone):
-                key = entries.key(view.camera, zone, p.track_id)
+                slot = (camera, zone, p.track_id)
                 if p.visible:
-                    if memory.get(key) is not None:
-                        memory.drop(key)  # seen again
-                        log.info("%s: track %d seen again in %s", view.camera, p.track_id, zone)
-                    self._left.discard(key)
-                    if (view.camera, p.track_id) not in self._checked:
-                        self._checked.add((view.camera, p.track_id))
+                    if slot in entries.mine:
+                        entries.drop(slot)  # seen again
+                        log.info("%s: track %d seen again in %s", camera, p.track_id, zone)
+                    self._left.discard(slot)
+                    if (camera, p.track_id) not in self._checked:
+                        self._checked.add((camera, p.track_id))
                         track = view.track(p.track_id)
                         if track is not None and _appeared_inside(track, p.since):
                             self._resurfaced(view, zone, track)
-                elif memory.get(key) is None and key not in self._left:
+                elif slot not in entries.mine and slot not in self._left:
                     track = view.track(p.track_id)
                     if track is not None:
-                        self._start(view, zone, key, track)
+                        self._start(view, zone, slot, track)
             for t in view.transitions(zone):
-                key = entries.key(view.camera, zone, t.track_id)
+                slot = (camera, zone, t.track_id)
                 if t.kind is TransitionKind.LEAVE:
-                    memory.drop(key)  # walked out across the edge
+                    entries.drop(slot)  # walked out across the edge
                 if t.kind is not TransitionKind.ENTER:
-                    self._left.discard(key)
-        for track in view.obs.tracks:
-            if track.state is TrackState.REMOVED:
-                self._checked.discard((view.camera, track.track_id))
-        return self._due(view.timestamp, view.camera, view.obs.frame_index)
+                    self._left.discard(slot)
+        for track_id in view.removed():
+            self._checked.discard((camera, track_id))
+        if not entries.mine and not entries.orphans:
+            return []
+        return self._due(view.timestamp, {camera}, view.obs.frame_index)
 
     def due(self, now: float, cameras: Iterable[str] | None = None) -> list[Hit]:
         """Timers that passed their deadline, on the given cameras (all when None)."""
-        wanted = None if cameras is None else set(cameras)
-        return self._due(now, None, -1, wanted)
+        return self._due(now, None if cameras is None else set(cameras), -1)
 
-    def _start(self, view: View, zone: str, key: str, track: Track) -> None:
+    def _start(self, view: View, zone: str, slot: Slot, track: Track) -> None:
         exits = any(
             p.track_id == track.track_id for name in self.exits for p in view.presences(name)
         )
         if exits or _at_frame_edge(view, track.box, self.frame_edge):
-            self._left.add(key)
+            self._left.add(slot)
             return
         x, y = _spot(view, track.box)
-        self.entries.memory.put(
-            key,
+        self.entries.put(
+            slot,
             {
                 "camera": view.camera,
                 "zone": zone,
@@ -339,11 +363,13 @@ class Absent:
     def _resurfaced(self, view: View, zone: str, track: Track) -> None:
         """A person appeared inside the zone: the missing person nearest them is found."""
         spot = _spot(view, track.box)
-        best: tuple[float, str] | None = None
-        for key, entry in self.entries.items():
+        best: tuple[float, Slot | str] | None = None
+        candidates: list[tuple[Slot | str, dict[str, Any]]] = [
+            *self.entries.mine.items(),
+            *self.entries.orphans.items(),
+        ]
+        for key, entry in candidates:
             if entry.get("camera") != view.camera or entry.get("zone") != zone:
-                continue
-            if entry.get("track") == track.track_id and f"|{self.entries.run}|" in key:
                 continue
             if track.person_id is not None and entry.get("person") == track.person_id:
                 best = (0.0, key)
@@ -351,27 +377,34 @@ class Absent:
             d = _distance(view, spot, (entry["x"], entry["y"]))
             if d <= self.rematch and (best is None or d < best[0]):
                 best = (d, key)
-        if best is not None:
-            self.entries.memory.drop(best[1])
-            log.info(
-                "%s: track %d appeared in %s: a missing person resurfaced",
-                view.camera,
-                track.track_id,
-                zone,
-            )
+        if best is None:
+            return
+        self._forget(best[1])
+        log.info(
+            "%s: track %d appeared in %s: a missing person resurfaced",
+            view.camera,
+            track.track_id,
+            zone,
+        )
 
-    def _due(
-        self, now: float, camera: str | None, frame_index: int, cameras: set[str] | None = None
-    ) -> list[Hit]:
+    def _forget(self, key: Slot | str) -> None:
+        if isinstance(key, str):
+            self.entries.drop_orphan(key)
+        else:
+            self.entries.drop(key)
+
+    def _due(self, now: float, cameras: set[str] | None, frame_index: int) -> list[Hit]:
         hits: list[Hit] = []
-        for key, entry in self.entries.items():
-            if camera is not None and entry.get("camera") != camera:
-                continue
+        candidates: list[tuple[Slot | str, dict[str, Any]]] = [
+            *self.entries.mine.items(),
+            *self.entries.orphans.items(),
+        ]
+        for key, entry in candidates:
             if cameras is not None and entry.get("camera") not in cameras:
                 continue
             if float(entry["deadline"]) > now:
                 continue
-            self.entries.memory.drop(key)  # fires once
+            self._forget(key)  # fires once
             last = float(entry["last_seen"])
             hits.append(
                 Hit(
@@ -421,26 +454,29 @@ class PostureTrigger:
 
     def fire(self, view: View) -> list[Hit]:
         hits: list[Hit] = []
-        entries, now = self.entries, view.timestamp
+        entries, now, camera = self.entries, view.timestamp, view.camera
         allowed: set[int] | None = None
         if self.zones:
             allowed = {p.track_id for z in self.zones for p in view.presences(z)}
+        lying = self.state == "lying"
+        active: set[int] = set()
         for reading in view.obs.postures:
-            tid = reading.track_id
-            key = entries.key(view.camera, "*", tid)
-            if allowed is not None and tid not in allowed:
-                entries.memory.drop(key)
+            if lying:
+                if reading.posture is not Posture.LYING:
+                    continue
+                start = reading.since
+            elif reading.fall_at is None:
                 continue
-            if self.state == "fallen":
-                start = reading.fall_at
             else:
-                start = reading.since if reading.posture is Posture.LYING else None
-            if start is None:
-                entries.memory.drop(key)
+                start = reading.fall_at
+            tid = reading.track_id
+            if allowed is not None and tid not in allowed:
                 continue
-            entry = entries.get(key)
-            track = view.track(tid)
+            active.add(tid)
+            slot = (camera, "*", tid)
+            entry = entries.get(slot)
             if entry is None or entry["reading"] != start:
+                track = view.track(tid)
                 spot = _spot(view, track.box) if track else (0.5, 0.5)
                 entry = {
                     "start": start,
@@ -454,17 +490,17 @@ class PostureTrigger:
                     if taken is not None:  # still down since before a restart
                         entry["start"] = min(start, float(taken["start"]))
                         entry["fired"] = bool(taken["fired"])
-                entries.memory.put(key, entry)
+                entries.put(slot, entry)
             if not entry["fired"] and now - entry["start"] >= self.duration:
-                entries.memory.put(key, {**entry, "fired": True})
+                entries.put(slot, {**entry, "fired": True})
                 what = "fell" if self.state == "fallen" else "lying down"
                 zone = next((z for z in self.zones if tid in _ids(view, z)), None)
                 hits.append(
                     view.hit(zone, tid, f"{what} for {_seconds(now - float(entry['start']))}")
                 )
-        for track in view.obs.tracks:
-            if track.state is TrackState.REMOVED:
-                entries.memory.drop(entries.key(view.camera, "*", track.track_id))
+        if len(active) != len(entries.mine):  # no longer in that state (or gone)
+            for slot in [s for s in entries.mine if s[0] == camera and s[2] not in active]:
+                entries.drop(slot)
         entries.expire_orphans(view)
         return hits
 
@@ -525,35 +561,42 @@ def occupancy(view: View, test: OccupancyTest) -> tuple[bool, int | None, str] |
 
     None when none of the zones is on this camera.
     """
-    counts = view.obs.counts
-    if not any(c.zone in test.zones for c in counts):
+    zones = tuple(test.zones)
+    if not any(view.has_zone(z) for z in zones):
         return None
-    seen: set[int] = set()
-    adults = children = 0
-    child: int | None = None
-    for zone in test.zones:
-        for p in view.presences(zone):
-            if p.track_id in seen:
-                continue
-            seen.add(p.track_id)
-            track = view.track(p.track_id)
-            role = track.role if track is not None else "unknown"
-            if role not in ("adult", "child"):
-                role = test.unknown_as
-            if role == "adult":
-                adults += 1
-            elif role == "child":
-                children += 1
-                if child is None:
-                    child = p.track_id
-    people = len(seen)
-    ok = all(
-        check is None or check(value)
-        for check, value in (
-            (test.children, children),
-            (test.adults, adults),
-            (test.people, people),
-        )
+    cache_key = ("occupancy", zones, test.unknown_as)
+    cached = view.cache.get(cache_key)
+    adults: int
+    children: int
+    people: int
+    child: int | None
+    if cached is None:
+        seen: set[int] = set()
+        adults = children = 0
+        child = None
+        for zone in zones:
+            for p in view.presences(zone):
+                if p.track_id in seen:
+                    continue
+                seen.add(p.track_id)
+                track = view.track(p.track_id)
+                role = track.role if track is not None else "unknown"
+                if role not in ("adult", "child"):
+                    role = test.unknown_as
+                if role == "adult":
+                    adults += 1
+                elif role == "child":
+                    children += 1
+                    if child is None:
+                        child = p.track_id
+        people = len(seen)
+        view.cache[cache_key] = (adults, children, people, child)
+    else:
+        adults, children, people, child = cached  # type: ignore[misc]
+    ok = (
+        (test.children is None or test.children(children))
+        and (test.adults is None or test.adults(adults))
+        and (test.people is None or test.people(people))
     )
     return ok, child, f"{children} child(ren), {adults} adult(s), {people} people"
 
