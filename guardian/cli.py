@@ -468,9 +468,9 @@ def add_mode_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "mode",
         help="show or switch the site mode (supervised / unsupervised)",
         description=(
-            "Without a mode: print the current site mode (ending a supervised mode whose "
-            "time is up), until when, by whom and why, and the last 5 changes. With a mode: "
-            "switch to it (recorded with source 'cli')."
+            "Without a mode: print the current site mode (ending a supervised mode whose\n"
+            "time is up), until when, by whom and why, and the last 5 changes.\n"
+            "With a mode: switch to it (recorded with source 'cli')."
         ),
         epilog=_MODE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,

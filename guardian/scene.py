@@ -68,17 +68,17 @@ from guardian.zones import Zone
 __all__ = ["SceneWatcher"]
 
 _F32 = npt.NDArray[np.float32]
-_F64 = npt.NDArray[np.float64]
 _Bool = npt.NDArray[np.bool_]
 _U8 = npt.NDArray[np.uint8]
 _I32 = npt.NDArray[np.int32]
 
 _KERNEL = np.ones((3, 3), np.uint8)
-_KERNEL5 = np.ones((5, 5), np.uint8)
 #: a pixel is "changed now" while its occupancy is at least this
 _OCC_ON = 0.5
 #: a changed pixel's run is over once its occupancy falls below this
 _OCC_OFF = 0.1
+#: the time base of the per-pixel run starts moves forward after this many seconds
+_REBASE = 3600.0
 #: time constant (s) of the per-pixel noise estimate
 _VAR_TAU = 10.0
 #: a frame gap longer than this (s) counts as this much for the learning rates
@@ -89,6 +89,8 @@ _BACKWARD_RESET = 1.0
 _FIT_BAND = 2.0
 #: ... the share of samples that must agree with the previous fit to use only those
 _FIT_AGREE = 0.3
+#: ... about this many samples (pixels on a grid) per zone
+_FIT_SAMPLES = 4000
 #: ... fewer samples than this keep the previous fit
 _FIT_MIN_SAMPLES = 64
 #: ... background luma variance below this is "flat": offset only, no gain
@@ -105,13 +107,45 @@ _KEEP_AREA = 0.5
 _MIN_PIXELS = 4
 #: lighting test of a new region: normalised cross-correlation with the background
 _NCC_LIGHT = 0.75
-#: ... and both background and frame must have at least this much texture (luma std)
+#: ... in windows of this many pixels (working image) a side
+_NCC_WINDOW = 7
+#: ... where background and frame both have at least this much texture (luma std)
 _MIN_TEXTURE = 4.0
-#: ... or its outline's residual gradient (per pixel) is below this share of its depth
-_SOFT_EDGE = 0.2
+#: ... on at least this share of the region's interior
+_TEXTURED_SHARE = 0.5
+#: ghost test of a new region: the background's mean edge strength along its outline
+#: (grey levels per pixel) must be at least this ...
+_GHOST_MIN_EDGE = 3.0
+#: ... and this many times the frame's
+_GHOST_EDGE_RATIO = 1.5
 #: the people mask used to hold back regions touching a person: extra margin in pixels
 #: of the working image, beyond ``person_margin``
 _NEAR_PX = 2
+
+
+def _window(comp: _Bool, bbox: tuple[int, int, int, int], pad: int) -> tuple[slice, slice, _U8]:
+    """The rows and columns of ``bbox`` (x, y, w, h) grown by ``pad``, and ``comp`` there."""
+    bx, by, bw, bh = bbox
+    hh, ww = comp.shape
+    rows = slice(max(0, by - pad), min(hh, by + bh + pad))
+    cols = slice(max(0, bx - pad), min(ww, bx + bw + pad))
+    return rows, cols, np.ascontiguousarray(comp[rows, cols]).view(np.uint8)
+
+
+def _gradient(image: _F32) -> _F32:
+    """Gradient magnitude (grey levels per pixel), 3×3 Sobel."""
+    gx = np.asarray(cv2.Sobel(image, cv2.CV_32F, 1, 0, ksize=3), np.float32)
+    gy = np.asarray(cv2.Sobel(image, cv2.CV_32F, 0, 1, ksize=3), np.float32)
+    return np.sqrt(gx * gx + gy * gy) * np.float32(0.125)
+
+
+def _downscale(image: _U8, size: tuple[int, int]) -> _U8:
+    """Area-average ``image`` down to ``size`` (w, h); by more than 2×, first bilinear to 2×."""
+    w, h = size
+    if image.shape[1] > 2 * w + 1 and image.shape[0] > 2 * h + 1:
+        # INTER_AREA is slow on large frames: bilinear to twice the size, then exact 2×2 means
+        image = np.asarray(cv2.resize(image, (2 * w, 2 * h), interpolation=cv2.INTER_LINEAR))
+    return np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
 
 
 class _Change:
@@ -147,13 +181,18 @@ class _ZoneModel:
         self.cols = slice(x, x + cw)
         self.mask: _Bool = canvas[self.rows, self.cols].astype(bool)
         self.n_px = int(np.count_nonzero(self.mask))
+        #: the lighting fit samples every fit_step-th pixel (some thousands in all)
+        self.fit_step = max(1, round(math.sqrt(self.n_px / _FIT_SAMPLES)))
         shape = (ch, cw)
         self.bg_y: _F32 = np.zeros(shape, np.float32)
         self.bg_cr: _F32 = np.full(shape, 128.0, np.float32)
         self.bg_cb: _F32 = np.full(shape, 128.0, np.float32)
         self.var: _F32 = np.zeros(shape, np.float32)
         self.occ: _F32 = np.zeros(shape, np.float32)
-        self.since: _F64 = np.full(shape, np.inf, np.float64)
+        #: when each pixel's current run of "differs" started, in seconds after ``epoch``
+        #: (float32, so ``epoch`` moves forward now and then); inf when not differing
+        self.since: _F32 = np.full(shape, np.inf, np.float32)
+        self.epoch: float | None = None
         #: seen at least once without a person on it (True outside the zone)
         self.known: _Bool = ~self.mask
         self.all_known = self.n_px == 0
@@ -233,6 +272,11 @@ class SceneWatcher:
         self._small: tuple[int, int] = (0, 0)
         self._scale: tuple[float, float] = (1.0, 1.0)
         self._models: list[_ZoneModel] = []
+        #: the working image covers only the zones: its origin and size in working pixels,
+        #: and the frame region (x0, y0, x1, y1, full pixels) it is taken from
+        self._roi_small: tuple[int, int] = (0, 0)
+        self._roi_shape: tuple[int, int] = (0, 0)
+        self._roi_full: tuple[int, int, int, int] = (0, 0, 0, 0)
         self._t0: float | None = None
         self._last_t: float | None = None
 
@@ -263,18 +307,20 @@ class SceneWatcher:
         self._last_t = max(now, self._last_t if self._last_t is not None else now)
         if not self._models:
             return ()
-        h, w = self._small
-        small = image
-        if (w, h) != (shape[1], shape[0]):
-            small = np.asarray(cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA), np.uint8)
+        # only the part of the frame the zones cover, downscaled
+        x0, y0, x1, y1 = self._roi_full
+        small = image[y0:y1, x0:x1]
+        h, w = self._roi_shape
+        if small.shape[:2] != (h, w):
+            small = _downscale(small, (w, h))
         if self._colour:
             ycc = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2YCrCb), np.uint8)
-            ycc = np.asarray(cv2.GaussianBlur(ycc, (3, 3), 0), np.uint8)
-            luma, cr, cb = ycc[..., 0], ycc[..., 1], ycc[..., 2]
+            planes = [np.asarray(p, np.uint8) for p in cv2.split(ycc)]
+            luma, cr, cb = planes[0], planes[1], planes[2]
         else:
-            grey = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.uint8)
-            luma = np.asarray(cv2.GaussianBlur(grey, (3, 3), 0), np.uint8)
+            luma = np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.uint8)
             cr = cb = luma
+        luma = np.asarray(cv2.GaussianBlur(luma, (3, 3), 0), np.uint8)
         people, near = self._people_masks(tracks)
         learning = now - self._t0 < self._learn
         out: list[SceneChange] = []
@@ -306,13 +352,31 @@ class SceneWatcher:
         self._scale = (w / width, h / height)
         models = [_ZoneModel(z, self._small, self._scale) for z in self._zones]
         self._models = [m for m in models if m.active]
+        if self._models:
+            x0 = min(m.cols.start for m in self._models)
+            y0 = min(m.rows.start for m in self._models)
+            x1 = max(m.cols.stop for m in self._models)
+            y1 = max(m.rows.stop for m in self._models)
+            for m in self._models:
+                m.rows = slice(m.rows.start - y0, m.rows.stop - y0)
+                m.cols = slice(m.cols.start - x0, m.cols.stop - x0)
+            sx, sy = self._scale
+            self._roi_small = (x0, y0)
+            self._roi_shape = (y1 - y0, x1 - x0)
+            self._roi_full = (
+                math.floor(x0 / sx),
+                math.floor(y0 / sy),
+                min(width, math.ceil(x1 / sx)),
+                min(height, math.ceil(y1 / sy)),
+            )
         self._t0 = None
         self._last_t = None
 
     def _people_masks(self, tracks: Sequence[Track]) -> tuple[_Bool, _Bool]:
         """Person boxes (enlarged) on the working image, and the same a little wider."""
-        h, w = self._small
+        h, w = self._roi_shape
         sx, sy = self._scale
+        ox, oy = self._roi_small
         people = np.zeros((h, w), bool)
         near = np.zeros((h, w), bool)
         for track in tracks:
@@ -320,8 +384,8 @@ class SceneWatcher:
                 continue
             b = track.box
             mx, my = b.width * self._margin, b.height * self._margin
-            x1, y1 = (b.x1 - mx) * sx, (b.y1 - my) * sy
-            x2, y2 = (b.x2 + mx) * sx, (b.y2 + my) * sy
+            x1, y1 = (b.x1 - mx) * sx - ox, (b.y1 - my) * sy - oy
+            x2, y2 = (b.x2 + mx) * sx - ox, (b.y2 + my) * sy - oy
             ix1, iy1 = max(0, math.floor(x1)), max(0, math.floor(y1))
             ix2, iy2 = min(w, math.ceil(x2)), min(h, math.ceil(y2))
             if ix2 <= ix1 or iy2 <= iy1:
@@ -350,8 +414,13 @@ class SceneWatcher:
         g: _F32 = luma.astype(np.float32)
         cr: _F32 = cr_u8.astype(np.float32) if self._colour else g
         cb: _F32 = cb_u8.astype(np.float32) if self._colour else g
-        clear = ~people
-        vis = m.mask & clear
+        # most frames have nobody in the zone: then the masks are the zone's own
+        clear_u8: _U8 | None = None
+        vis = m.mask
+        if people.any():
+            clear = ~people
+            clear_u8 = clear.view(np.uint8)
+            vis = m.mask & clear
         if not m.all_known:
             fresh = vis & ~m.known
             if fresh.any():
@@ -373,8 +442,8 @@ class SceneWatcher:
                 cv2.accumulateWeighted(cb, m.bg_cb, alpha, mask=vis_u8)
             return []
 
-        seen = vis & m.known
-        self._fit(m, g, seen & (m.occ < _OCC_ON))
+        seen = vis if m.all_known else vis & m.known
+        self._fit(m, g, seen)
         a, b = m.gain, m.offset
         pred = m.bg_y * np.float32(a)
         pred += np.float32(b)
@@ -401,10 +470,18 @@ class SceneWatcher:
 
         opened = np.asarray(cv2.morphologyEx(fg.view(np.uint8), cv2.MORPH_OPEN, _KERNEL), np.uint8)
         beta = 1.0 - math.exp(-dt / self._occ_tau)
-        cv2.accumulateWeighted(opened, m.occ, beta, mask=clear.view(np.uint8))
+        cv2.accumulateWeighted(opened, m.occ, beta, mask=clear_u8)
         on = opened.view(bool)
-        m.since[on & np.isinf(m.since)] = now
-        m.since[(m.occ < _OCC_OFF) & ~on] = np.inf
+        if m.epoch is None:
+            m.epoch = now
+        elif now - m.epoch > _REBASE:
+            m.since -= np.float32(now - m.epoch)
+            m.epoch = now
+        rel = np.float32(now - m.epoch)
+        np.fmin(m.since, rel, out=m.since, where=on)  # a new run starts now
+        over = m.occ < _OCC_OFF
+        over &= opened == 0
+        np.copyto(m.since, np.inf, where=over)
 
         quiet_u8 = (seen & (m.occ < _OCC_ON)).view(np.uint8)
         alpha = 1.0 - math.exp(-dt / self._drift)
@@ -415,18 +492,23 @@ class SceneWatcher:
         np.minimum(r2, thr2 * np.float32(2.25), out=r2)
         cv2.accumulateWeighted(r2, m.var, 1.0 - math.exp(-dt / _VAR_TAU), mask=quiet_u8)
 
+        # (occupancy is 0 outside the zone)
         settled = m.occ >= _OCC_ON
-        settled &= m.since <= now - self._settle
-        settled &= m.mask
+        settled &= m.since <= rel - np.float32(self._settle)
         if not settled.any():
             m.changes = []
             return []
-        return self._regions(m, settled, g, cr, cb, res, near, now)
+        return self._regions(m, settled, g, cr, cb, near, now)
 
-    def _fit(self, m: _ZoneModel, g: _F32, valid: _Bool) -> None:
-        """Least-squares ``luma ≈ gain × background + offset`` on agreeing pixels."""
-        x = m.bg_y[::2, ::2][valid[::2, ::2]]
-        y = g[::2, ::2][valid[::2, ::2]]
+    def _fit(self, m: _ZoneModel, g: _F32, seen: _Bool) -> None:
+        """Least-squares ``luma ≈ gain × background + offset`` on agreeing pixels.
+
+        Sampled on a grid (every ``fit_step`` pixel), on seen pixels not currently changed.
+        """
+        k = m.fit_step
+        valid = seen[::k, ::k] & (m.occ[::k, ::k] < _OCC_ON)
+        x = m.bg_y[::k, ::k][valid]
+        y = g[::k, ::k][valid]
         unclipped = (y > _SATURATED) & (y < 255.0 - _SATURATED)
         x, y = x[unclipped], y[unclipped]
         if x.size < _FIT_MIN_SAMPLES:
@@ -527,6 +609,26 @@ class SceneWatcher:
         grown = np.asarray(cv2.dilate(comp.view(np.uint8), _KERNEL), np.uint8).view(bool)
         return grown & m.mask & (m.since < np.inf)
 
+    def _ghost_like(
+        self, m: _ZoneModel, comp: _Bool, bbox: tuple[int, int, int, int], g: _F32
+    ) -> bool:
+        """True when a new region is a hole: something in the background has gone away.
+
+        Along the region's outline the background has much stronger edges than the frame
+        (the edges of the thing that left), while an object brings its own edges. This
+        catches what stood in the zone while it learned and was then taken away.
+        """
+        rows, cols, sub = _window(comp, bbox, 2)
+        outer = np.asarray(cv2.dilate(sub, _KERNEL), np.uint8)
+        inner = np.asarray(cv2.erode(sub, _KERNEL), np.uint8)
+        ring = (outer ^ inner).view(bool)
+        if np.count_nonzero(ring) < 16:
+            return False
+        expected = np.ascontiguousarray(m.bg_y[rows, cols]) * np.float32(m.gain)
+        e_bg = float(np.mean(_gradient(expected)[ring]))
+        e_now = float(np.mean(_gradient(np.ascontiguousarray(g[rows, cols]))[ring]))
+        return e_bg >= _GHOST_MIN_EDGE and e_bg > _GHOST_EDGE_RATIO * e_now
+
     def _lighting_like(
         self,
         m: _ZoneModel,
@@ -535,50 +637,50 @@ class SceneWatcher:
         g: _F32,
         cr: _F32,
         cb: _F32,
-        res: _F32,
     ) -> bool:
-        """True when a new region looks like light or shadow on the background, not a thing.
+        """True when a new region is the background's own texture, only lit differently.
 
-        Its colour must be the background's under one brightness gain, and either its
-        luma texture is the background's (normalised cross-correlation on textured
-        ground) or its outline is soft (the residual's gradient along the outline is small
-        next to its depth: a penumbra or a light patch, not the edge of an object).
+        Luma: normalised cross-correlation with the background in 7×7 windows (so a gain
+        that varies smoothly across a soft shadow still correlates) over the region's
+        interior, on textured ground: most of the interior must be textured in both and
+        the median correlation high. Colour: the background's chroma under one brightness
+        gain. A shadow or a light patch on untextured ground cannot be told from a flat
+        object this way and is reported.
         """
-        x = m.bg_y[comp].astype(np.float64)
-        y = g[comp].astype(np.float64)
-        if x.size < 16:
+        rows, cols, sub = _window(comp, bbox, _NCC_WINDOW // 2 + 1)
+        interior = np.asarray(cv2.erode(sub, _KERNEL), np.uint8).view(bool)
+        n_inside = int(np.count_nonzero(interior))
+        if n_inside < 16:
             return False
-        if self._colour:
-            gain = min(max(float(y.mean()) / max(float(x.mean()), 1.0), 0.2), 5.0)
-            base = 128.0 * (1.0 - gain)
-            dcr = cr[comp] - (m.bg_cr[comp] * gain + base)
-            dcb = cb[comp] - (m.bg_cb[comp] * gain + base)
-            if float(np.median(dcr * dcr + dcb * dcb)) > self._tmin2:
-                return False
-        sx, sy = float(x.std()), float(y.std())
-        if sx >= _MIN_TEXTURE and sy >= _MIN_TEXTURE:
-            cov = float(np.mean((x - x.mean()) * (y - y.mean())))
-            if cov / (sx * sy) >= _NCC_LIGHT:
-                return True
-        # soft outline?
-        bx, by, bw, bh = bbox
-        hh, ww = comp.shape
-        rows = slice(max(0, by - 2), min(hh, by + bh + 2))
-        cols = slice(max(0, bx - 2), min(ww, bx + bw + 2))
-        sub = np.ascontiguousarray(comp[rows, cols]).view(np.uint8)
-        d = np.ascontiguousarray(res[rows, cols])
-        gx = np.asarray(cv2.Sobel(d, cv2.CV_32F, 1, 0, ksize=3), np.float32)
-        gy = np.asarray(cv2.Sobel(d, cv2.CV_32F, 0, 1, ksize=3), np.float32)
-        grad = np.sqrt(gx * gx + gy * gy) / np.float32(8.0)
-        outer = np.asarray(cv2.dilate(sub, _KERNEL), np.uint8)
-        inner = np.asarray(cv2.erode(sub, _KERNEL), np.uint8)
-        ring = (outer ^ inner).view(bool)
-        if not ring.any():
+        x = np.ascontiguousarray(m.bg_y[rows, cols])
+        y = np.ascontiguousarray(g[rows, cols])
+        win = (_NCC_WINDOW, _NCC_WINDOW)
+
+        def box(a: _F32) -> _F32:
+            return np.asarray(cv2.blur(a, win), np.float32)
+
+        mx, my = box(x), box(y)
+        vx = box(x * x) - mx * mx
+        vy = box(y * y) - my * my
+        cxy = box(x * y) - mx * my
+        t2 = np.float32(_MIN_TEXTURE**2)
+        textured = interior & (vx >= t2) & (vy >= t2)
+        n_textured = int(np.count_nonzero(textured))
+        if n_textured < _TEXTURED_SHARE * n_inside or n_textured < 16:
             return False
-        # the residual's plateau next to each outline pixel: its largest value within 2 px
-        plateau = np.asarray(cv2.dilate(np.abs(d), _KERNEL5), np.float32)
-        ratio = grad[ring] / np.maximum(plateau[ring], np.float32(self._tmin))
-        return float(np.median(ratio)) < _SOFT_EDGE
+        ncc = cxy[textured] / np.sqrt(vx[textured] * vy[textured])
+        if float(np.median(ncc)) < _NCC_LIGHT:
+            return False
+        if not self._colour:
+            return True
+        inside = np.zeros_like(comp)
+        inside[rows, cols] = interior
+        xs, ys = m.bg_y[inside], g[inside]
+        gain = min(max(float(ys.mean()) / max(float(xs.mean()), 1.0), 0.2), 5.0)
+        base = 128.0 * (1.0 - gain)
+        dcr = cr[inside] - (m.bg_cr[inside] * gain + base)
+        dcb = cb[inside] - (m.bg_cb[inside] * gain + base)
+        return float(np.median(dcr * dcr + dcb * dcb)) <= self._tmin2
 
     def _regions(
         self,
@@ -587,11 +689,12 @@ class SceneWatcher:
         g: _F32,
         cr: _F32,
         cb: _F32,
-        res: _F32,
         near: _Bool,
         now: float,
     ) -> list[SceneChange]:
         """Connected settled regions → followed changes → the ones to report."""
+        assert m.epoch is not None
+        epoch = m.epoch
         closed = np.asarray(
             cv2.morphologyEx(settled.view(np.uint8), cv2.MORPH_CLOSE, _KERNEL), np.uint8
         )
@@ -628,10 +731,10 @@ class SceneWatcher:
                 continue
             comp = labels == lab
             bbox = (int(stats[lab, 0]), int(stats[lab, 1]), int(stats[lab, 2]), int(stats[lab, 3]))
-            if self._lighting_like(m, comp, bbox, g, cr, cb, res):
+            if self._ghost_like(m, comp, bbox, g) or self._lighting_like(m, comp, bbox, g, cr, cb):
                 self._absorb(m, self._grown(m, comp), g, cr, cb, remember=False)
                 continue
-            first = float(np.median(m.since[comp & (m.since < np.inf)]))
+            first = epoch + float(np.median(m.since[comp & (m.since < np.inf)]))
             change = _Change(self._next_id, first, comp, Box(0.0, 0.0, 0.0, 0.0), 0.0)
             self._next_id += 1
             kept.append((change, lab))
@@ -662,7 +765,7 @@ class SceneWatcher:
                 )
         m.changes = alive
         # stray pixels changed for longer than absorb (too small to be a change)
-        stale = settled & ~covered & (m.since <= now - self._absorb_after)
+        stale = settled & ~covered & (m.since <= np.float32(now - epoch - self._absorb_after))
         if stale.any():
             self._absorb(m, stale, g, cr, cb, remember=True)
         out.sort(key=lambda c: c.change_id)

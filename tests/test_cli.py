@@ -6,7 +6,6 @@ the real model, real corpus footage.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -233,21 +232,27 @@ def test_a_dead_stream_does_not_stop_the_other_camera(tmp_path: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
     )
-    db = tmp_path / "events.db"
+    import threading
+
+    lines: list[str] = []
+    assert proc.stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr or ()), daemon=True)
+    reader.start()
+    finished = re.compile(r"lab: frame \d+/818 100% .*done")
     deadline = time.monotonic() + 300
-    rows: list[tuple[str]] = []
     while time.monotonic() < deadline and proc.poll() is None:
-        if db.exists():
-            with sqlite3.connect(db) as conn, contextlib.suppress(sqlite3.OperationalError):
-                rows = conn.execute("select camera from events").fetchall()  # once migrated
-            if rows:
-                time.sleep(20)  # let the file camera run well past its first event
-                break
+        if any(finished.search(line) for line in list(lines)):
+            break  # the file camera ran to its end meanwhile
         time.sleep(1)
+    time.sleep(3)
     assert proc.poll() is None, "guardian run ended although a live camera was configured"
     proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=60)
+    proc.wait(timeout=60)
+    reader.join(timeout=10)
+    err = "".join(lines)
     assert proc.returncode == 0, err[-2000:]
+    with sqlite3.connect(tmp_path / "events.db") as conn:
+        rows = conn.execute("select camera from events").fetchall()
     assert rows and {r[0] for r in rows} == {"lab"}
     assert "camera street: cannot open" in err and "retrying in" in err
     before_stop = err.split("SIGINT: stopping")[0]

@@ -68,10 +68,12 @@ def only(problems: list[Problem]) -> Problem:
 def test_shipped_site_example_loads() -> None:
     bundle = load_site(REPO / "guardian.yaml")
     site, zones = bundle.site, list(bundle.zones)
-    assert {c.id for c in site.cameras} == {"pool", "gate"}
-    assert {z.name for z in zones} >= {"water", "deck", "fence"}
+    assert {c.id for c in site.cameras} == {"pool", "gate", "elevator"}
+    assert {z.name for z in zones} >= {"water", "pool_area", "fence", "cabin"}
     assert site.contacts[0].phone_env == "GUARDIAN_OWNER_PHONE"
-    assert [d.path.name for d in bundle.rule_documents] == ["pool.yaml", "boundary.yaml"]
+    names = [d.path.name for d in bundle.rule_documents]
+    assert names == ["pool.yaml", "boundary.yaml", "elevator.yaml"]
+    assert [e.mode for e in site.modes.schedule] == ["supervised"]
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,334 @@
+"""Evaluate the posture and fall estimator on the 22 UP-Fall clips of the corpus.
+
+Every clip of ``fall/upfall/`` goes through the real path: the pose model (ONNX, 640),
+the tracker and :class:`guardian.pose.PostureTracker`, at 18 fps (every frame) or 9 fps
+(every second frame, as the CI test does). Per clip it prints the activity, the camera,
+whether a fall was detected (a ``fall_at`` on some track), the delay from the
+ground-truth on-ground frame to the first reading that carried it, false fall alarms,
+and the longest LYING spell; then recall on the falls (A01–A05) and false falls on the
+daily activities (A06–A11).
+
+A fall counts as detected when its ``fall_at`` is no earlier than ``EARLY`` s before
+the estimated onset and the reading that first carries it comes no later than ``LATE``
+s after the estimated on-ground frame. Any other fall on any track is a false alarm.
+
+The detector costs ~70 ms a frame, so its output (boxes, scores, keypoints of every
+frame) is cached per clip in ``--cache`` (default ``/tmp/guardian-pose-cache``, never
+inside the project) and built there when missing; the tracker and the estimator always
+run live.
+
+    .venv/bin/python bench/posture.py [--fps 9|18] [--out FILE] [--cache DIR | --no-cache]
+    .venv/bin/python bench/posture.py --show bench/results/posture-9fps.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from guardian.detection import PoseDetector
+from guardian.pose import PostureTracker
+from guardian.records import Box, Detection, Keypoint, Posture
+from guardian.sources import open_source
+from guardian.tracking import Tracker
+
+GROUND_TRUTH = "ground_truth/upfall_subject1_trial1.csv"
+#: a fall may be dated this much before the estimated onset (the estimate is ±3–5 frames)
+EARLY = 0.5
+#: ... and must be reported no later than this after the estimated on-ground frame
+LATE = 2.0
+#: detector settings of the cache (a cache made with other settings is rebuilt)
+IMGSZ = 640
+CONFIDENCE = 0.35
+#: file timestamps are an arbitrary epoch plus the position in the clip
+EPOCH = 1_700_000_000.0
+
+FrameDets = tuple[int, float, tuple[Detection, ...]]
+
+
+@dataclass(frozen=True)
+class ClipTruth:
+    file: str
+    activity: int
+    name: str
+    camera: str
+    fps: float
+    is_fall: bool
+    onset: int | None
+    on_ground: int | None
+
+
+def corpus() -> Path:
+    path = Path(os.environ.get("GUARDIAN_CORPUS", REPO.parent / "shared" / "corpus"))
+    if not (path / "MANIFEST.md").is_file():
+        sys.exit(f"corpus not found at {path}: set GUARDIAN_CORPUS")
+    return path
+
+
+def ground_truth(root: Path) -> list[ClipTruth]:
+    out = []
+    with open(root / GROUND_TRUTH, newline="") as handle:
+        for row in csv.DictReader(handle):
+            out.append(
+                ClipTruth(
+                    file=row["file"],
+                    activity=int(row["activity_id"]),
+                    name=row["activity_name"],
+                    camera=row["camera"],
+                    fps=float(row["fps"]),
+                    is_fall=row["is_fall"] == "1",
+                    onset=int(row["fall_onset_frame_est"]) if row["fall_onset_frame_est"] else None,
+                    on_ground=int(row["on_ground_frame_est"]) if row["on_ground_frame_est"] else None,
+                )
+            )
+    return out
+
+
+class Detections:
+    """Per-frame detections of a clip: from the cache, or the model (then cached)."""
+
+    def __init__(self, cache: Path | None) -> None:
+        self.cache = cache
+        self._detector: PoseDetector | None = None
+
+    def detector(self) -> PoseDetector:
+        if self._detector is None:
+            self._detector = PoseDetector(
+                models_dir=REPO / "models", backend="onnx", imgsz=IMGSZ, confidence=CONFIDENCE
+            )
+        return self._detector
+
+    def clip(self, path: Path) -> tuple[list[FrameDets], int, int]:
+        target = self.cache / f"{path.stem}.npz" if self.cache else None
+        if target is not None and target.is_file():
+            loaded = _load(target)
+            if loaded is not None:
+                return loaded
+        frames: list[FrameDets] = []
+        width = height = 0
+        source = open_source(path.stem, path, fps=1000.0)  # every frame
+        try:
+            for frame in source.frames():
+                frames.append((frame.index, frame.pts, self.detector().detect(frame.image)))
+                width, height = frame.width, frame.height
+        finally:
+            source.close()
+        if target is not None:
+            _save(target, frames, width, height)
+        return frames, width, height
+
+
+def _save(target: Path, frames: list[FrameDets], width: int, height: int) -> None:
+    dets = [d for _, _, ds in frames for d in ds]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp.npz")
+    np.savez(
+        tmp,
+        index=np.array([i for i, _, _ in frames]),
+        pts=np.array([p for _, p, _ in frames]),
+        count=np.array([len(ds) for _, _, ds in frames]),
+        boxes=np.array([(d.box.x1, d.box.y1, d.box.x2, d.box.y2) for d in dets]).reshape(-1, 4),
+        scores=np.array([d.score for d in dets], dtype=float),
+        kps=np.array([[(k.x, k.y, k.conf) for k in d.keypoints] for d in dets]).reshape(-1, 17, 3),
+        width=width,
+        height=height,
+        settings=np.array([IMGSZ, CONFIDENCE]),
+    )
+    os.replace(tmp, target)
+
+
+def _load(target: Path) -> tuple[list[FrameDets], int, int] | None:
+    z = np.load(target)
+    if "settings" in z.files and tuple(z["settings"]) != (IMGSZ, CONFIDENCE):
+        return None
+    offsets = np.concatenate([[0], np.cumsum(z["count"])]).tolist()
+    boxes, scores, kps = z["boxes"].tolist(), z["scores"].tolist(), z["kps"].tolist()
+    frames: list[FrameDets] = []
+    for i, (index, pts) in enumerate(zip(z["index"].tolist(), z["pts"].tolist(), strict=True)):
+        dets = tuple(
+            Detection(
+                Box(*boxes[j]),
+                scores[j],
+                tuple(Keypoint(x, y, c) for x, y, c in kps[j]),
+            )
+            for j in range(offsets[i], offsets[i + 1])
+        )
+        frames.append((int(index), float(pts), dets))
+    return frames, int(z["width"]), int(z["height"])
+
+
+def evaluate(
+    truth: ClipTruth, frames: list[FrameDets], width: int, height: int, step: int
+) -> dict[str, Any]:
+    """Tracker + PostureTracker over every ``step``-th frame; the clip's row of the table."""
+    tracker = Tracker(truth.camera)
+    postures = PostureTracker()
+    falls: dict[tuple[int, float], float] = {}  # (track, fall_at) → first reported
+    max_lying = 0.0
+    cost = 0.0
+    track_frames = 0
+    for index, pts, dets in frames:
+        if index % step:
+            continue
+        now = EPOCH + pts
+        tracks = tracker.update(dets, now)
+        t0 = time.perf_counter()
+        readings = postures.update(tracks, now, width, height)
+        cost += time.perf_counter() - t0
+        track_frames += len(tracks)
+        for r in readings:
+            if r.fall_at is not None:
+                falls.setdefault((r.track_id, r.fall_at), now)
+            if r.posture is Posture.LYING:
+                max_lying = max(max_lying, now - r.since)
+
+    def clip_time(t: float) -> float:
+        return round(t - EPOCH, 3)
+
+    events = [
+        {"track": tid, "fall_at": clip_time(at), "reported": clip_time(seen)}
+        for (tid, at), seen in sorted(falls.items(), key=lambda kv: kv[1])
+    ]
+    detected = None
+    if truth.is_fall and truth.onset is not None and truth.on_ground is not None:
+        onset, ground = truth.onset / truth.fps, truth.on_ground / truth.fps
+        for ev in events:
+            if ev["fall_at"] >= onset - EARLY and ev["reported"] <= ground + LATE:
+                detected = ev
+                break
+    row: dict[str, Any] = {
+        "clip": Path(truth.file).name,
+        "activity": f"A{truth.activity:02d}",
+        "name": truth.name,
+        "camera": truth.camera,
+        "is_fall": truth.is_fall,
+        "frames": sum(1 for i, _, _ in frames if i % step == 0),
+        "falls": events,
+        "detected": detected is not None,
+        "false_falls": len(events) - (1 if detected else 0),
+        "max_lying_s": round(max_lying, 2),
+        "cost_us_per_track": round(1e6 * cost / max(1, track_frames), 1),
+    }
+    if detected is not None and truth.on_ground is not None:
+        ground = truth.on_ground / truth.fps
+        row["delay_s"] = round(detected["reported"] - ground, 2)
+        row["fall_at_vs_ground_s"] = round(detected["fall_at"] - ground, 2)
+    return row
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    falls = [r for r in rows if r["is_fall"]]
+    adl = [r for r in rows if not r["is_fall"]]
+    delays = [r["delay_s"] for r in falls if "delay_s" in r]
+    n_tracks = sum(r["frames"] for r in rows)
+    return {
+        "fall_clips": len(falls),
+        "falls_detected": sum(r["detected"] for r in falls),
+        "recall": round(sum(r["detected"] for r in falls) / max(1, len(falls)), 3),
+        "false_falls_on_fall_clips": sum(r["false_falls"] for r in falls),
+        "adl_clips": len(adl),
+        "false_falls_on_adl": sum(r["false_falls"] for r in adl),
+        "adl_clips_with_false_fall": sum(1 for r in adl if r["false_falls"]),
+        "mean_delay_s": round(sum(delays) / len(delays), 2) if delays else None,
+        "max_delay_s": max(delays) if delays else None,
+        "mean_cost_us_per_track": round(
+            sum(r["cost_us_per_track"] * r["frames"] for r in rows) / max(1, n_tracks), 1
+        ),
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"UP-Fall subject 1 trial 1 at {report['fps']} fps (every {report['step']} frame(s))")
+    head = (
+        f"{'act':<5}{'activity':<32}{'cam':<6}{'fall':>6}{'delay s':>9}"
+        f"{'fall_at s':>11}{'false':>7}{'max lying s':>13}"
+    )
+    print(head)
+    print("-" * len(head))
+    for r in report["clips"]:
+        fall = ("yes" if r["detected"] else "NO") if r["is_fall"] else "-"
+        delay = f"{r['delay_s']:+.2f}" if "delay_s" in r else "-"
+        at = f"{r['fall_at_vs_ground_s']:+.2f}" if "fall_at_vs_ground_s" in r else "-"
+        print(
+            f"{r['activity']:<5}{r['name'][:31]:<32}{r['camera']:<6}{fall:>6}{delay:>9}"
+            f"{at:>11}{r['false_falls']:>7}{r['max_lying_s']:>13.1f}"
+        )
+    s = report["summary"]
+    print(
+        f"\nrecall A01–A05: {s['falls_detected']}/{s['fall_clips']}"
+        f"   false falls A06–A11: {s['false_falls_on_adl']} "
+        f"(in {s['adl_clips_with_false_fall']}/{s['adl_clips']} clips)"
+        f"   false falls on fall clips: {s['false_falls_on_fall_clips']}"
+    )
+    print(
+        f"delay after on-ground: mean {s['mean_delay_s']} s, max {s['max_delay_s']} s"
+        f"   PostureTracker cost: {s['mean_cost_us_per_track']} µs per track per frame"
+    )
+    print(
+        "\ndelay: first reading carrying fall_at minus the on-ground frame; fall_at s: the "
+        f"fall_at itself minus it.\ndetected = fall_at ≥ onset − {EARLY} s and reported ≤ "
+        f"on-ground + {LATE} s; any other fall on any track is false."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--fps", type=int, choices=(9, 18), default=9, help="default 9")
+    parser.add_argument(
+        "--out", type=Path, help="JSON to write (default bench/results/posture-<fps>fps.json)"
+    )
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/guardian-pose-cache"))
+    parser.add_argument("--no-cache", action="store_true", help="run the model on every frame")
+    parser.add_argument("--show", type=Path, metavar="JSON", help="only print a saved run")
+    args = parser.parse_args()
+    if args.show:
+        print_table(json.loads(args.show.read_text()))
+        return
+
+    root = corpus()
+    truths = ground_truth(root)
+    step = 18 // args.fps
+    source = Detections(None if args.no_cache else args.cache)
+    rows = []
+    for truth in truths:
+        print(f"… {Path(truth.file).name}", file=sys.stderr, flush=True)
+        frames, width, height = source.clip(root / truth.file)
+        rows.append(evaluate(truth, frames, width, height, step))
+    report = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "fps": args.fps,
+        "step": step,
+        "detector": {"model": "yolo11n-pose", "backend": "onnx", "imgsz": IMGSZ},
+        "early_s": EARLY,
+        "late_s": LATE,
+        "clips": rows,
+        "summary": summary(rows),
+    }
+    out = args.out or REPO / "bench" / "results" / f"posture-{args.fps}fps.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print_table(report)
+    print(f"JSON: {out}")
+
+
+if __name__ == "__main__":
+    main()
