@@ -63,10 +63,63 @@ def cmd_check(args: argparse.Namespace) -> int:
         print(problem, file=sys.stderr)
     cams = len(bundle.site.cameras)
     summary = f"{cams} camera(s), {len(bundle.zones)} zone(s), {len(rules.rules)} rule(s)"
+    if getattr(args, "list", False):
+        for rule in rules.rules:
+            kinds = ", ".join(rule.kinds)
+            flags = ("built-in " if rule.builtin else "") + ("" if rule.enabled else "disabled ")
+            modes = "/".join(sorted(rule.modes))
+            print(f"{rule.rule_id}: {flags}[{rule.severity}] {kinds}; modes {modes}; {rule.source}")
     if rules.problems:
         print(f"{len(rules.problems)} problem(s) found; loaded {summary}", file=sys.stderr)
         return 1
     print(f"ok: {args.config}: {summary}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    """Rules over recorded observations: events and what their actions would do."""
+    from guardian.observations import ObservationFormatError
+    from guardian.replay import replay, zones_in
+    from guardian.rules import RuleContext
+
+    context = RuleContext(mode=args.mode)
+    contacts: list[str] | None = None
+    try:
+        zones = zones_in(args.observations)
+        if args.config is not None:
+            bundle = load_site(args.config)
+            site = bundle.site
+            contacts = [c.id for c in site.contacts]
+            context = RuleContext(
+                mode=args.mode,
+                timezone=site.site.timezone,
+                site_name=site.site.name,
+                contacts=tuple(contacts),
+                prompt_expires=site.modes.prompt_expires,
+                supervised_for=site.modes.supervised_for,
+            )
+            for zone in bundle.zones:
+                zones.setdefault(zone.camera, set()).add(zone.name)
+        result = replay(
+            args.observations,
+            args.rules,
+            context=context,
+            zones=zones,
+            contacts=contacts,
+            accept_prompts=args.yes,
+            out=sys.stdout,
+        )
+    except ConfigError as err:
+        for problem in err.problems:
+            print(problem, file=sys.stderr)
+        return 1
+    except (ObservationFormatError, OSError) as exc:
+        print(f"guardian replay: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{len(result.events)} event(s) from {result.observations} observation(s) "
+        f"of {args.observations}"
+    )
     return 0
 
 
@@ -153,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check", help="validate the site file, its zones and rules")
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site file (guardian.yaml)")
+    p.add_argument(
+        "--list", action="store_true", help="also list every rule that loaded, built-ins included"
+    )
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("run", help="run every camera through the pipeline and the rules")
@@ -171,6 +227,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--workdir", type=Path, default=Path(".demo"), help="where the scene and results go"
     )
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser(
+        "replay",
+        help="run rules over recorded observations and print what they would do",
+        description=(
+            "Run rule files over observations recorded with 'guardian run "
+            "--record-observations FILE.jsonl' and print each event with its video time "
+            "and clock time, and what its actions would do. Nothing is stored or sent. "
+            "Zones are taken from the recording (and the site file, with --config)."
+        ),
+    )
+    p.add_argument(
+        "--observations",
+        type=Path,
+        required=True,
+        metavar="FILE.jsonl",
+        help="recorded observations",
+    )
+    p.add_argument(
+        "--rules", type=Path, nargs="+", required=True, metavar="FILE", help="rule file(s)"
+    )
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="site file: its time zone, contacts, zones and modes settings (optional)",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("unsupervised", "supervised"),
+        default="unsupervised",
+        help="the site's mode at the start (default unsupervised)",
+    )
+    p.add_argument(
+        "--yes", action="store_true", help="answer every prompt YES (mode switches take effect)"
+    )
+    p.set_defaults(func=cmd_replay)
 
     add_mode_commands(sub)
     return parser

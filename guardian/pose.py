@@ -196,9 +196,7 @@ def classify(
 class _Sample:
     __slots__ = ("box", "descent", "down", "hip_y", "raw", "t", "top")
 
-    def __init__(
-        self, t: float, box: Box, top: float, hip_y: float | None, raw: Posture
-    ) -> None:
+    def __init__(self, t: float, box: Box, top: float, hip_y: float | None, raw: Posture) -> None:
         self.t = t
         self.box = box
         self.top = top

@@ -102,20 +102,22 @@ def _events(db: Path) -> list[dict[str, object]]:
         return [dict(r) for r in conn.execute("select * from events order by started_at")]
 
 
-def _run(site: Path) -> list[dict[str, object]]:
-    from guardian.cli import run_site
-
-    assert run_site(site, progress=False) == 0
-    return _events(site.parent / "guardian.db")
-
-
 def test_a_person_vanishing_in_the_zone_fires_at_k_plus_timeout(
     tmp_path: Path, clips: dict[str, Path]
 ) -> None:
-    (event,) = _run(_site(tmp_path, clips["masked"], "5s"))
+    from guardian.cli import run_site
+    from guardian.replay import replay
+
+    site = _site(tmp_path, clips["masked"], "5s")
+    record = tmp_path / "obs.jsonl"
+    assert run_site(site, record=record, progress=False) == 0
+    (event,) = _events(tmp_path / "guardian.db")
     assert event["rule_id"] == "submersion" and event["zone"] == "water"
     fired_at = int(event["frame_index"]) / FPS  # type: ignore[call-overload]
     assert fired_at == pytest.approx(K / FPS + 5.0, abs=1.0)
+    # the recording replays to the same event (how a user tests a rule on footage)
+    (again,) = replay(record, [tmp_path / "rules.yaml"]).events
+    assert again.started_at == event["started_at"] and again.track_id == event["track_id"]
 
 
 def test_the_same_person_walking_out_of_the_zone_does_not(

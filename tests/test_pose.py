@@ -126,7 +126,9 @@ FEET = (320.0, 420.0)  # where the feet stand in the image
 FRAME = (640, 480)
 
 
-def body(shape: Shape, conf: float = 0.9, hidden: Sequence[int] = ()) -> tuple[Box, tuple[Keypoint, ...]]:
+def body(
+    shape: Shape, conf: float = 0.9, hidden: Sequence[int] = ()
+) -> tuple[Box, tuple[Keypoint, ...]]:
     """Box and keypoints of ``shape`` drawn at FEET with HEIGHT."""
     fx, fy = FEET
     kps = tuple(
@@ -136,12 +138,16 @@ def body(shape: Shape, conf: float = 0.9, hidden: Sequence[int] = ()) -> tuple[B
     xs = [k.x for k in kps]
     ys = [k.y for k in kps]
     head = 0.07 * HEIGHT  # the box reaches above the nose and past the ankles
-    box = Box(min(xs) - 0.05 * HEIGHT, min(ys) - head, max(xs) + 0.05 * HEIGHT, max(ys) + 0.03 * HEIGHT)
+    box = Box(
+        min(xs) - 0.05 * HEIGHT, min(ys) - head, max(xs) + 0.05 * HEIGHT, max(ys) + 0.03 * HEIGHT
+    )
     return box, kps
 
 
 def blend(a: Shape, b: Shape, f: float) -> Shape:
-    return tuple((ax + (bx - ax) * f, ay + (by - ay) * f) for (ax, ay), (bx, by) in zip(a, b, strict=True))
+    return tuple(
+        (ax + (bx - ax) * f, ay + (by - ay) * f) for (ax, ay), (bx, by) in zip(a, b, strict=True)
+    )
 
 
 @dataclass(frozen=True)
@@ -255,8 +261,19 @@ LIE_DOWN_SLOWLY = [
     Step(LIE, 4.0),
 ]
 SIT_ON_CHAIR_FAST = [Step(STAND, 2.0), Step(SIT_CHAIR, 0.5, move=True), Step(SIT_CHAIR, 3.0)]
-PICK_UP = [Step(STAND, 2.0), Step(BEND, 0.4, move=True), Step(BEND, 1.0), Step(STAND, 0.6, move=True), Step(STAND, 2.0)]
-FALL_AND_GET_UP = [*FALL, Step(SIT_FLOOR, 1.0, move=True), Step(STAND, 1.0, move=True), Step(STAND, 3.0)]
+PICK_UP = [
+    Step(STAND, 2.0),
+    Step(BEND, 0.4, move=True),
+    Step(BEND, 1.0),
+    Step(STAND, 0.6, move=True),
+    Step(STAND, 2.0),
+]
+FALL_AND_GET_UP = [
+    *FALL,
+    Step(SIT_FLOOR, 1.0, move=True),
+    Step(STAND, 1.0, move=True),
+    Step(STAND, 3.0),
+]
 
 
 @pytest.mark.parametrize("fps", FPS)
@@ -373,7 +390,9 @@ def test_removed_track_is_forgotten() -> None:
         box, kps = body(shape)
         pt.update([track(box, kps, T0 + t)], T0 + t, *FRAME)
     box, kps = body(LIE)
-    assert pt.update([track(box, kps, T0 + t + 1, state=TrackState.REMOVED)], T0 + t + 1, *FRAME) == ()
+    assert (
+        pt.update([track(box, kps, T0 + t + 1, state=TrackState.REMOVED)], T0 + t + 1, *FRAME) == ()
+    )
     # the same id seen again starts from nothing: no fall carried over
     (fresh,) = pt.update([track(box, kps, T0 + t + 2)], T0 + t + 2, *FRAME)
     assert fresh.fall_at is None and fresh.since == T0 + t + 2
@@ -458,11 +477,15 @@ def _truth(name: str) -> Truth:
         for row in csv.DictReader(handle):
             if row["file"].endswith(name):
                 fps = float(row["fps"])
-                return Truth(int(row["fall_onset_frame_est"]) / fps, int(row["on_ground_frame_est"]) / fps)
+                return Truth(
+                    int(row["fall_onset_frame_est"]) / fps, int(row["on_ground_frame_est"]) / fps
+                )
     raise AssertionError(f"{name} not in the ground truth")
 
 
-def _run(detector: PoseDetector, clip: Path, fps: float, stop_after: float | None = None) -> list[tuple[float, PostureReading]]:
+def _run(
+    detector: PoseDetector, clip: Path, fps: float, stop_after: float | None = None
+) -> list[tuple[float, PostureReading]]:
     """Detector + tracker + PostureTracker at ``fps``; (pts, reading) of every reading."""
     source = open_source("cam", clip, fps=fps)
     tracker = Tracker("cam")
@@ -478,7 +501,11 @@ def _run(detector: PoseDetector, clip: Path, fps: float, stop_after: float | Non
                 out.append(
                     (
                         frame.pts,
-                        replace(r, since=r.since - shift, fall_at=None if r.fall_at is None else r.fall_at - shift),
+                        replace(
+                            r,
+                            since=r.since - shift,
+                            fall_at=None if r.fall_at is None else r.fall_at - shift,
+                        ),
                     )
                 )
     finally:

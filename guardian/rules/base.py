@@ -252,6 +252,8 @@ class RuleRuntime:
     #: what one cooldown covers: "person" (camera, zone, person/track), "zone", or "rule"
     cooldown_per: str = "person"
     builtin: bool = False
+    #: the trigger kinds, as written (for listings)
+    kinds: tuple[str, ...] = ()
     memory: Memory = field(init=False)
 
     def __post_init__(self) -> None:

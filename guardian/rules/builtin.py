@@ -7,7 +7,7 @@
 
 They are ordinary rules written in the rule language. To change one, write a rule with
 the same id in a rules file (it replaces the built-in); to turn it off, write that id
-with ``enabled: false``. ``guardian check -v`` lists them.
+with ``enabled: false``. ``guardian check --list`` lists them.
 """
 
 from __future__ import annotations

@@ -187,6 +187,7 @@ def _runtime(config: Any, source: str) -> RuleRuntime:
         modes=default_modes(config),
         cooldown=float(config.cooldown),
         cooldown_per=config.cooldown_per,
+        kinds=tuple(t.kind for t in config.triggers),
         triggers=[TRIGGERS.build(t) for t in config.triggers],
         conditions=[CONDITIONS.build(c) for c in config.conditions],
         actions=[ACTIONS.build(a) for a in config.actions],
