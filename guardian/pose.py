@@ -2,74 +2,91 @@
 
 One :class:`PostureTracker` per camera. :meth:`PostureTracker.update` takes the tracks of
 one processed frame (from :class:`guardian.tracking.Tracker`) and returns one
-:class:`~guardian.records.PostureReading` per TRACKED or LOST track. It is a stand-in for
-a trained classifier that can later sit behind the same interface.
+:class:`~guardian.records.PostureReading` per TRACKED or LOST track (a LOST track repeats
+its last reading unchanged; a REMOVED track is forgotten, TENTATIVE ones are skipped). It
+is a stand-in for a trained classifier that can later sit behind the same interface:
+everything below is internal except :class:`PostureTracker`, and the per-frame helpers
+:func:`measure` and :func:`classify` (handy for tests and for building training data).
 
-Per frame (:func:`measure`, :func:`classify`)
----------------------------------------------
-Keypoints below ``keypoint_conf`` are treated as unseen. Pixel y grows downwards.
+All times are seconds, so the behaviour is the same at 5 and at 30 processed fps; all
+sizes are fractions of the person's own upright box height, so it holds at any distance.
 
-* *torso angle*: the angle of mid-hips → mid-shoulders from straight up, 0..180° (0 upright,
-  90 horizontal, above 90 the shoulders are lower in the image than the hips, which is how
-  a person lying with the head towards the camera looks). Needs one shoulder and one hip.
-* *thigh drop*: (mid-knee y − mid-hip y) / torso length. About 0.6–0.8 with straight legs
-  (standing), near 0 or below for folded legs (sitting, squatting) or a body on the floor.
-* *aspect*: box width / box height.
+Per frame: features (:func:`measure`) and raw posture (:func:`classify`)
+------------------------------------------------------------------------
+Keypoints below ``keypoint_conf`` (0.3) are unseen; a pair (two shoulders, ...) is
+averaged over its seen points. Pixel y grows downwards.
 
-The raw posture of a frame is
+* *torso angle*: mid-hips → mid-shoulders against straight up, 0..180° (0 upright, 90
+  horizontal; above 90 the shoulders are lower in the image than the hips, which is how
+  a body on the floor seen end-on, head towards the camera, looks).
+* *thigh drop*: (knee y − hip y) / torso length: 0.6–0.8 with straight legs, about 0.1–0.4
+  seated, ≤ 0 on the floor.
+* *leg ratio*: (knee y − hip y) / (ankle y − knee y): about 1 with straight legs, below
+  0.6 for a seated person facing the camera (thighs foreshortened, shins upright).
+* *aspect*: box width / height; *cut*: the box touches the bottom of the image (feet cut
+  off, so the aspect says little).
 
-* LYING when the torso angle is at least ``lying_angle`` and the legs are not hanging
-  straight below the hips (thigh drop below ``standing_thigh``: a person bending over to pick
-  something up keeps straight legs), or, with no usable torso, when the aspect is at least
-  ``lying_aspect``;
-* STANDING when the torso is within ``upright_angle`` of vertical and the thigh drop is at
-  least ``standing_thigh``;
-* SITTING when the torso is within ``sitting_angle`` of vertical and the thigh drop is
-  below ``standing_thigh``;
-* UNKNOWN otherwise (e.g. too few keypoints).
+Raw posture:
 
-The reported posture is smoothed: every posture keeps a score that follows the raw
-posture of each frame with an exponential time constant of ``smooth_tau`` seconds (so
-the behaviour is the same at 5 and at 30 fps), and the posture changes only when the raw
-posture agreed in the last two observed frames and its score leads the current one's.
-``since`` is when the reported posture last changed; ``confidence`` is its score.
+* LYING: torso angle ≥ ``lying_angle`` (55°) unless the legs are straight (thigh drop ≥
+  ``standing_thigh``: bent over to pick something up), or, with no usable torso, aspect ≥
+  ``lying_aspect`` (1.4);
+* STANDING: torso within ``upright_angle`` (30°) of vertical and straight legs: thigh drop
+  ≥ ``standing_thigh`` (0.5), leg ratio ≥ ``standing_legs`` (0.7) when the ankles are seen,
+  and in the doubtful band (thigh drop < 0.57) a slim box (aspect ≤ ``slim_aspect``, 0.6)
+  unless cut; with no knees, an upright torso in a slim box (half confidence);
+* SITTING: torso within ``sitting_angle`` (45°) of vertical, legs not straight;
+* UNKNOWN otherwise. Confidence: 0.3 + the mean confidence of the body keypoints.
+
+A frame that looks STANDING but whose box top is ``down_drop`` lower than the person's
+recent upright level and whose box is shorter than ``upright_height`` (0.8) × the upright
+height is taken as SITTING (kneeling upright: torso and thighs straight, but low).
+
+Reported posture (smoothed)
+---------------------------
+Each posture has a score following the raw posture (weighted by its confidence) with an
+exponential time constant ``smooth_tau`` (0.25 s). The reported posture changes only when
+the raw posture was the same in the last two observed frames and its score is above the
+current posture's: one noisy frame never flips it. ``since`` is when the reported posture
+started; ``confidence`` is its score (0..1). A confirmed fall switches the posture at once
+to LYING (or SITTING, when on the floor but not lying), with ``since`` = ``fall_at``.
 
 Falls
 -----
-Each track keeps a short ring buffer (``memory`` seconds) of its own samples: box top,
-hips, raw posture. While the person is seen STANDING, an *upright reference* is kept: the
-box height (largest of the standing frames of the last ``reference_span`` s), and the
-highest box top and hips of those frames. A frame is *down* when, measured against a
-reference at most ``fall_window`` s old,
+Each track keeps a ring buffer of its own samples over the last ``memory`` (3 s): box,
+box top, hips, raw posture, descent speed. On every STANDING frame the *upright
+reference* is refreshed from the standing frames of the last ``reference_span`` (1 s):
+the tallest box height H, the highest box top and the highest hips.
 
-* the raw posture is LYING, or
-* the box top has come down by at least ``down_drop`` × the upright height and the hips
-  by at least ``down_hip_drop`` × it (on the floor: lying, or sitting on the floor), and
-  the box is not as tall as an upright person (below ``down_height`` × the reference).
+* *descent speed*: how fast the box top moves down, in H per second, over the last
+  ``speed_span`` (0.2 s; at least one frame gap, at most three spans, so one jittery
+  frame cannot fake it).
+* a frame is *down* when, against a reference at most ``fall_window`` (1.5 s) old, the
+  raw posture is LYING, or the box top is ≥ ``down_drop`` (0.4) × H below the upright top
+  and the hips ≥ ``down_hip_drop`` (0.3) × H below the upright hips (on the floor, lying
+  or sitting; a person bending over keeps the hips up) -- or, hips unseen, the box is
+  shorter than ``down_height`` (0.65) × H.
 
-A *fall* is a transition from standing to down, with fast downward motion:
+A fall is standing → down within ``fall_window`` with a descent speed of at least
+``fall_speed`` (0.6 H/s) between the last standing frame (minus one speed span) and the
+first down frame, confirmed by ``confirm_frames`` (2) down frames. Frames in which the
+person is not seen do not break the confirmation (up to ``fall_window`` between down
+frames); a seen frame that is not down, ``grace`` (0.6 s) after the last down one, does.
+On the UP-Fall clips falls descend at 0.9–3 H/s and sitting down on purpose at ≤ 0.2 H/s;
+picking something up descends as fast as a fall but keeps the hips up.
 
-1. the first down frame comes at most ``fall_window`` s after the last standing frame;
-2. between those, the box top moved down at ``fall_speed`` × the upright height per
-   second or faster (the steepest slope measured over at least ``speed_span`` s, so one
-   jittery frame cannot fake it); a person who lies down on purpose (slowly, or through
-   sitting) never reaches it;
-3. the person is seen down in at least ``confirm_frames`` frames, no more than ``grace`` s
-   apart (a frame that is not down in between is tolerated if the next is down again).
+``fall_at`` is the time of the first down frame. It is kept while the person stays down
+and cleared once they are upright again: STANDING reported since after the fall, with
+the box top back within ``down_drop`` × H of the level before the fall, or held for
+``clear_after`` (1 s).
 
-``fall_at`` is the time of the first down frame of the fall. It is kept while the person
-stays down and cleared once they are upright again: STANDING reported (smoothed) with the
-box top back within ``down_drop`` of the reference, or STANDING held for ``clear_after`` s.
+The pose model often loses a person during a fall (a body seen end-on, half out of the
+picture) and the tracker may then start a new track where the old one vanished. A new
+track that starts within ``handoff_time`` (2 s) over the last box of a track lost while
+falling (fast descent or a fall pending or confirmed) takes over its history, so the fall
+is still confirmed (and a confirmed one kept).
 
-The pose model often loses a person during or right after a fall (a body on the floor
-seen end-on, half out of the picture) and the tracker may then start a new track where
-the old one vanished. A new track that starts within ``handoff_time`` s of such a loss,
-over the lost track's last box, takes over the lost track's history, so the fall can
-still be confirmed. Only a track that was lost while falling (fast descent or a pending
-fall) hands its history on.
-
-LOST tracks repeat their last reading; REMOVED tracks are forgotten. The cost is a few
-tens of microseconds per track per frame (see ``bench/posture.py``).
+Cost: tens of microseconds per track per frame (``bench/posture.py`` measures it).
 """
 
 from __future__ import annotations
@@ -84,13 +101,17 @@ from guardian.records import Box, Keypoint, Posture, PostureReading, Track, Trac
 __all__ = ["BodyMeasure", "PostureTracker", "classify", "measure"]
 
 # COCO-17 indices
-_HEAD = (0, 1, 2, 3, 4)
 _SHOULDERS = (5, 6)
 _HIPS = (11, 12)
 _KNEES = (13, 14)
+_ANKLES = (15, 16)
 _BODY = tuple(range(5, 17))
 
 _POSTURES = (Posture.STANDING, Posture.SITTING, Posture.LYING)
+#: the ring buffer's hard cap (``memory`` s at any sane frame rate stays below it)
+_MAX_SAMPLES = 512
+#: seconds after which the state of a track no longer passed to update() is dropped
+_FORGET_AFTER = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,8 +131,12 @@ class BodyMeasure:
     torso_length: float | None
     #: (knee y − hip y) / torso length: ~0.7 with straight legs, ~0 with folded legs
     thigh_drop: float | None
+    #: (knee y − hip y) / (ankle y − knee y): ~1 with straight legs, below ~0.6 when seated
+    leg_ratio: float | None
     #: mean confidence of the 12 body keypoints (shoulders to ankles)
     keypoint_conf: float
+    #: the box reaches the bottom of the image: the feet may be cut off
+    cut: bool = False
 
 
 def _mean_point(
@@ -128,18 +153,24 @@ def _mean_point(
     return (sx / n, sy / n) if n else None
 
 
-def measure(box: Box, keypoints: Sequence[Keypoint], min_conf: float = 0.3) -> BodyMeasure:
-    """The features of one person: box shape, torso angle, thigh drop."""
+def measure(
+    box: Box,
+    keypoints: Sequence[Keypoint],
+    min_conf: float = 0.3,
+    frame_height: int | None = None,
+) -> BodyMeasure:
+    """The features of one person: box shape, torso angle, legs."""
     width = max(box.width, 1.0)
     height = max(box.height, 1.0)
-    shoulder = hip = knee = None
+    shoulder = hip = knee = ankle = None
     conf = 0.0
     if len(keypoints) >= 17:
         shoulder = _mean_point(keypoints, _SHOULDERS, min_conf)
         hip = _mean_point(keypoints, _HIPS, min_conf)
         knee = _mean_point(keypoints, _KNEES, min_conf)
+        ankle = _mean_point(keypoints, _ANKLES, min_conf)
         conf = sum(keypoints[i].conf for i in _BODY) / len(_BODY)
-    angle = length = thigh = None
+    angle = length = thigh = legs = None
     if shoulder is not None and hip is not None:
         dx = shoulder[0] - hip[0]
         dy = shoulder[1] - hip[1]
@@ -148,6 +179,8 @@ def measure(box: Box, keypoints: Sequence[Keypoint], min_conf: float = 0.3) -> B
             angle = math.degrees(math.atan2(abs(dx), -dy))
             if knee is not None:
                 thigh = (knee[1] - hip[1]) / length
+                if ankle is not None and ankle[1] - knee[1] > 0.2 * length:
+                    legs = (knee[1] - hip[1]) / (ankle[1] - knee[1])
         else:  # shoulders on top of the hips: seen end-on, no direction
             length = None
     return BodyMeasure(
@@ -161,7 +194,9 @@ def measure(box: Box, keypoints: Sequence[Keypoint], min_conf: float = 0.3) -> B
         torso_angle=angle,
         torso_length=length,
         thigh_drop=thigh,
+        leg_ratio=legs,
         keypoint_conf=conf,
+        cut=frame_height is not None and box.y2 >= frame_height - 2.0,
     )
 
 
@@ -172,6 +207,8 @@ def classify(
     upright_angle: float = 30.0,
     sitting_angle: float = 45.0,
     standing_thigh: float = 0.5,
+    standing_legs: float = 0.7,
+    slim_aspect: float = 0.6,
     lying_aspect: float = 1.4,
 ) -> tuple[Posture, float]:
     """The raw posture of one frame and how sure it is (0..1), from :func:`measure`."""
@@ -182,11 +219,17 @@ def classify(
         if angle >= lying_angle and (thigh is None or thigh < standing_thigh):
             return Posture.LYING, kp
         if thigh is not None:
-            if angle <= upright_angle and thigh >= standing_thigh:
+            # straight legs; in the doubtful band only with a slim box
+            straight = (
+                thigh >= standing_thigh
+                and (m.leg_ratio is None or m.leg_ratio >= standing_legs)
+                and (thigh >= standing_thigh + 0.07 or m.aspect <= slim_aspect or m.cut)
+            )
+            if angle <= upright_angle and straight:
                 return Posture.STANDING, kp
-            if angle <= sitting_angle and thigh < standing_thigh:
+            if angle <= sitting_angle and not straight:
                 return Posture.SITTING, kp
-        elif angle <= upright_angle and m.aspect < 0.6:
+        elif angle <= upright_angle and m.aspect <= slim_aspect:
             return Posture.STANDING, 0.5 * kp
     if m.aspect >= lying_aspect:
         return Posture.LYING, 0.6
@@ -236,6 +279,7 @@ class _TrackState:
         "fall_at",
         "fall_ref",
         "last_seen",
+        "listed",
         "pending",
         "posture",
         "reading",
@@ -246,7 +290,7 @@ class _TrackState:
     )
 
     def __init__(self) -> None:
-        self.samples: deque[_Sample] = deque()
+        self.samples: deque[_Sample] = deque(maxlen=_MAX_SAMPLES)
         self.ref: _Reference | None = None
         self.scores = [0.0, 0.0, 0.0]
         self.posture = Posture.UNKNOWN
@@ -255,13 +299,14 @@ class _TrackState:
         self.pending: _Pending | None = None
         self.fall_ref: _Reference | None = None
         self.last_seen = -math.inf
+        self.listed = -math.inf
         self.reading: PostureReading | None = None
 
-    def falling(self) -> bool:
-        """True when the last samples show a fall under way (worth handing on)."""
+    def falling(self, fall_speed: float) -> bool:
+        """True when the last sample shows a fall under way (worth handing on)."""
         if self.pending is not None:
             return True
-        return bool(self.samples) and self.samples[-1].descent > 0.0
+        return bool(self.samples) and self.samples[-1].descent >= fall_speed
 
 
 class PostureTracker:
@@ -276,11 +321,12 @@ class PostureTracker:
         self,
         *,
         fall_window: float = 1.5,
-        fall_speed: float = 0.8,
+        fall_speed: float = 0.6,
         speed_span: float = 0.2,
         down_drop: float = 0.4,
         down_hip_drop: float = 0.3,
         down_height: float = 0.65,
+        upright_height: float = 0.8,
         confirm_frames: int = 2,
         grace: float = 0.6,
         clear_after: float = 1.0,
@@ -293,6 +339,8 @@ class PostureTracker:
         upright_angle: float = 30.0,
         sitting_angle: float = 45.0,
         standing_thigh: float = 0.5,
+        standing_legs: float = 0.7,
+        slim_aspect: float = 0.6,
         lying_aspect: float = 1.4,
     ) -> None:
         if fall_window <= 0 or memory < fall_window:
@@ -307,6 +355,7 @@ class PostureTracker:
         self.down_drop = down_drop
         self.down_hip_drop = down_hip_drop
         self.down_height = down_height
+        self.upright_height = upright_height
         self.confirm_frames = confirm_frames
         self.grace = grace
         self.clear_after = clear_after
@@ -319,12 +368,18 @@ class PostureTracker:
         self.upright_angle = upright_angle
         self.sitting_angle = sitting_angle
         self.standing_thigh = standing_thigh
+        self.standing_legs = standing_legs
+        self.slim_aspect = slim_aspect
         self.lying_aspect = lying_aspect
         self._states: dict[int, _TrackState] = {}
 
     def reset(self) -> None:
         """Forget every track."""
         self._states.clear()
+
+    def tracked_ids(self) -> tuple[int, ...]:
+        """The ids of the tracks with a state kept (for tests and diagnostics)."""
+        return tuple(self._states)
 
     def update(
         self, tracks: Sequence[Track], timestamp: float, width: int, height: int
@@ -339,16 +394,20 @@ class PostureTracker:
             if track.state is TrackState.TENTATIVE:
                 continue
             state = self._states.get(track.track_id)
-            if track.state is TrackState.LOST:
-                if state is not None and state.reading is not None:
-                    out.append(state.reading)
-                elif state is None:
-                    out.append(PostureReading(track.track_id, Posture.UNKNOWN, now, 0.0))
-                continue
             if state is None:
                 state = self._new_state(track, now)
                 self._states[track.track_id] = state
-            out.append(self._observe(state, track, now, height))
+            state.listed = now
+            if track.state is TrackState.LOST:
+                if state.reading is None:  # lost before we ever saw it
+                    state.reading = PostureReading(track.track_id, Posture.UNKNOWN, now, 0.0)
+                out.append(state.reading)
+            else:
+                out.append(self._observe(state, track, now, height))
+        # a caller that drops tracks without REMOVED must not make the states pile up
+        stale = [k for k, st in self._states.items() if now - st.listed > _FORGET_AFTER]
+        for k in stale:
+            del self._states[k]
         return tuple(out)
 
     # ------------------------------------------------------------------ internals
@@ -362,7 +421,7 @@ class PostureTracker:
                 not state.samples
                 or now - state.last_seen > self.handoff_time
                 or state.last_seen >= now
-                or not state.falling()
+                or not state.falling(self.fall_speed)
             ):
                 continue
             iou = _overlap(state.samples[-1].box, track.box)
@@ -371,7 +430,7 @@ class PostureTracker:
         fresh = _TrackState()
         fresh.since = now
         if best is not None:
-            fresh.samples = deque(best.samples)
+            fresh.samples = deque(best.samples, maxlen=_MAX_SAMPLES)
             fresh.ref = best.ref
             fresh.pending = best.pending
             fresh.posture = best.posture
@@ -383,15 +442,19 @@ class PostureTracker:
         return fresh
 
     def _observe(self, s: _TrackState, track: Track, now: float, frame_h: int) -> PostureReading:
-        m = measure(track.box, track.keypoints, self.keypoint_conf)
+        m = measure(track.box, track.keypoints, self.keypoint_conf, frame_h)
         raw, raw_conf = classify(
             m,
             lying_angle=self.lying_angle,
             upright_angle=self.upright_angle,
             sitting_angle=self.sitting_angle,
             standing_thigh=self.standing_thigh,
+            standing_legs=self.standing_legs,
+            slim_aspect=self.slim_aspect,
             lying_aspect=self.lying_aspect,
         )
+        if raw is Posture.STANDING and self._too_low(s, m, now):
+            raw = Posture.SITTING  # upright torso and legs, but far too low: kneeling
         sample = _Sample(now, track.box, m.top, m.hip_y, raw)
         samples = s.samples
         while samples and now - samples[0].t > self.memory:
@@ -429,6 +492,7 @@ class PostureTracker:
                     s.fall_at = s.pending.first
                     s.fall_ref = s.pending.ref
                     s.pending = None
+                    self._force_down(s, raw)
             elif s.pending is not None and now - s.pending.last > self.grace:
                 s.pending = None
         elif s.posture is Posture.STANDING and s.since > s.fall_at:
@@ -450,6 +514,14 @@ class PostureTracker:
         )
         s.reading = reading
         return reading
+
+    def _too_low(self, s: _TrackState, m: BodyMeasure, now: float) -> bool:
+        """True when a body that looks upright is much lower and shorter than upright."""
+        ref = s.fall_ref if s.fall_at is not None else s.ref
+        if ref is None or (s.fall_at is None and now - ref.t > self.fall_window):
+            return False
+        h = ref.height
+        return m.top - ref.top >= self.down_drop * h and m.height < self.upright_height * h
 
     def _update_reference(self, s: _TrackState, sample: _Sample, m: BodyMeasure) -> None:
         horizon = sample.t - self.reference_span
@@ -492,6 +564,15 @@ class PostureTracker:
         if m.hip_y is not None and ref.hip_y is not None:
             return (m.hip_y - ref.hip_y) >= self.down_hip_drop * h
         return m.height <= self.down_height * h
+
+    def _force_down(self, s: _TrackState, raw: Posture) -> None:
+        """A confirmed fall outweighs the smoothing: the person is on the ground now."""
+        down = Posture.LYING if raw is Posture.LYING else Posture.SITTING
+        if s.posture is not Posture.LYING and s.posture is not down:
+            i = _index(down)
+            s.scores[i] = max(s.scores[i], max(s.scores), 0.5)
+            s.posture = down
+            s.since = s.fall_at if s.fall_at is not None else s.since
 
     def _smooth(
         self,

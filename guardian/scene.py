@@ -6,51 +6,58 @@ each processed frame with the person tracks of that frame and returns the
 the learned background, are not a person, and have stayed put for at least ``settle``
 seconds (a gate left open, a bin moved onto the lawn, a parked bike, an animal lying down).
 
-How it works, per zone, on the zone's bounding box of a downscaled image (about ``width``
-px wide; luma plus, with ``colour``, the two chroma planes of YCrCb):
+How it works, per zone, on the zone's bounding box in a downscaled copy of the frame
+(``width`` px wide; only the part the zones cover is converted; luma, plus with
+``colour`` the two chroma planes of YCrCb):
 
 * **Background.** For the first ``learn`` seconds every pixel averages what it sees; then
   it follows slow drift with an exponential update (time constant ``drift``) only where
-  nothing has changed and no person is, so people and objects never pollute it. Each pixel
-  also learns how noisy it is (variance of its residual, time constant 10 s). Pixels that
-  were under a person for the whole learning take the first view without one.
+  nothing has changed and no person is, so people and objects never pollute it. Each
+  pixel also learns how noisy it is (variance of its residual, time constant 10 s).
+  Pixels that were under a person all through the learning take the first view without
+  one.
 * **Lighting.** Each frame the zone's luma is fitted as ``gain × background + offset`` by
-  least squares on pixels that agree with the previous fit (so an object or a person does
-  not drag the fit; saturated pixels are left out), and the background is compared after
-  that correction: a cloud, an exposure step or +25 % brightness leaves no residual.
-  Chroma is compared around grey with the same gain. If most of the zone (``relearn``)
-  still differs at once (lights switched, camera moved), the zone re-learns from the
-  current frame instead of reporting.
-* **Changed pixels.** A pixel differs when its residual exceeds
-  ``max(min_contrast, sensitivity × its noise)``; isolated pixels are removed with a 3×3
-  opening. Person boxes (enlarged by ``person_margin`` on each side) are masked out.
+  least squares on a grid of pixels that agree with the previous fit (so an object or a
+  person does not drag it; clipped pixels are left out) and compared after that
+  correction: a cloud, an exposure step or +25 % brightness leaves no residual. Chroma is
+  compared about grey with the same gain. If more than ``relearn`` of the zone still
+  differs at once (lights switched, camera turned), the zone re-learns from this frame.
+* **Changed pixels.** A pixel differs when its residual (luma or chroma distance) exceeds
+  ``max(min_contrast, sensitivity × its noise)``; isolated pixels go with a 3×3 opening.
+  Person boxes (every track but REMOVED ones, enlarged by ``person_margin`` on each side)
+  are masked out.
 * **Persistence.** Each pixel keeps an occupancy (exponential average of "differs", time
-  constant ``settle / 4``) and the time since it has differed without a break (a break is
-  occupancy falling below 0.1). A pixel is *settled* when its occupancy is at least 0.5
-  and it has differed for ``settle`` seconds, so a one-frame flicker, noise, something
-  that leaves again quickly or something moving past never settles. Under a person box a
+  constant ``settle / 4``) and when its current run of differing started (the run ends
+  when occupancy falls below 0.1). A pixel is *settled* when its occupancy is at least
+  0.5 and its run is ``settle`` seconds old, so a one-frame flicker, noise, something that
+  leaves again quickly or something moving past never settles. Under a person box a
   pixel's state is frozen (someone walking in front of a parked bike does not end it).
-* **Changes.** Settled pixels (3×3 closing) form connected regions; regions of at least
-  ``min_area`` of the zone are changes. A change keeps its ``change_id`` and
-  ``first_seen`` (the median start time of its pixels) while its region overlaps the
-  previous frame's region; it ends when the region is gone (the background is back) or
-  shrinks below half of ``min_area``. A new region that touches a person box is held back
-  until the person has moved away (it is likely their shadow or a limb outside the box);
-  once reported, a change stays reported. A new region whose texture is the background's
-  own, only lit differently (normalised cross-correlation of luma >= 0.75 on textured
-  background, colour unchanged), is a shadow or a patch of light: it is folded into the
-  background instead of reported.
-* **Absorb.** A change older than ``absorb`` seconds (and any pixel changed that long) is
-  folded into the background and never returned again. The background it replaced is
-  remembered, so when the absorbed object is taken away later the old background is
-  restored at once instead of reporting the hole as something new.
+* **Changes.** Settled pixels (3×3 closing) form connected regions; a region of at least
+  ``min_area`` of the zone is a change. A change keeps its ``change_id`` and
+  ``first_seen`` (the median start of its pixels' runs) while its region overlaps the
+  previous one; it ends when the region is gone (the background is back) or shrinks
+  below half of ``min_area``. It is returned in the frames where at least half of its
+  visible pixels differ (so it stops at once when the thing is taken away). A new region
+  touching a person box is held back until the person has moved away (likely their
+  shadow or a limb outside the box); once returned, a change is not held back again.
+* **Not news.** A new region is first checked: (1) the view moved (phase correlation of
+  the zone with its background finds a shift of a working pixel or more) → re-learn;
+  (2) a hole: along its outline the background has edges at least twice as strong as
+  the frame (something that was there while learning has gone) → folded into the
+  background; (3) light or shadow: on textured ground its luma correlates with the
+  background's in 7×7 windows (median NCC >= 0.75) and its colour is the background's
+  under one gain → folded into the background.
+* **Absorb.** A change older than ``absorb`` seconds (and any stray pixel changed that
+  long) is folded into the background and never returned again. The background it
+  covered is remembered, so taking the absorbed thing away later restores it at once.
 
-Known limits: an object with the same luma and colour as the ground behind it is not
-seen; an object covering more than ``relearn`` of a zone at once is taken for a lighting
-change; a person the tracker does not report who stands still for ``settle`` seconds, or a
-local light switched on over flat untextured ground, is reported; something that was in
-the zone while it learned and is then taken away leaves a "new" region (the revealed
-ground) until ``absorb``.
+Known limits: something with the luma and colour of the ground behind it is not seen
+(with ``colour=False``, the luma alone); something covering more than ``relearn`` of a
+zone at once is taken for a lighting change; a person the tracker misses who stays
+still for ``settle`` seconds, a shadow or light patch on flat untextured ground and a
+low-contrast hole left by something taken away are reported (until ``absorb``); the hole
+test can take an untracked person standing in front of strong background edges for a
+hole and fold them into the background (they then leave a hole when they go).
 """
 
 from __future__ import annotations
@@ -113,11 +120,15 @@ _NCC_WINDOW = 7
 _MIN_TEXTURE = 4.0
 #: ... on at least this share of the region's interior
 _TEXTURED_SHARE = 0.5
+#: a new region is first checked for a shifted view: phase-correlation shift (working
+#: pixels) and peak response that mean the camera moved
+_SHIFT_PX = 1.0
+_SHIFT_RESPONSE = 0.1
 #: ghost test of a new region: the background's mean edge strength along its outline
 #: (grey levels per pixel) must be at least this ...
 _GHOST_MIN_EDGE = 3.0
 #: ... and this many times the frame's
-_GHOST_EDGE_RATIO = 1.5
+_GHOST_EDGE_RATIO = 2.0
 #: the people mask used to hold back regions touching a person: extra margin in pixels
 #: of the working image, beyond ``person_margin``
 _NEAR_PX = 2
@@ -203,6 +214,8 @@ class _ZoneModel:
         self.offset = 0.0
         self.learned_frames = 0
         self.changes: list[_Change] = []
+        #: Hanning window for the phase correlation (made when first needed)
+        self.window: _F32 | None = None
 
     @property
     def active(self) -> bool:
@@ -498,7 +511,7 @@ class SceneWatcher:
         if not settled.any():
             m.changes = []
             return []
-        return self._regions(m, settled, g, cr, cb, near, now)
+        return self._regions(m, settled, on, g, cr, cb, vis, near, now)
 
     def _fit(self, m: _ZoneModel, g: _F32, seen: _Bool) -> None:
         """Least-squares ``luma ≈ gain × background + offset`` on agreeing pixels.
@@ -609,6 +622,21 @@ class SceneWatcher:
         grown = np.asarray(cv2.dilate(comp.view(np.uint8), _KERNEL), np.uint8).view(bool)
         return grown & m.mask & (m.since < np.inf)
 
+    def _moved(self, m: _ZoneModel, g: _F32) -> bool:
+        """True when the view of the zone has shifted (camera knocked or turned).
+
+        Phase correlation of the frame with the background over the zone's box: a shift of
+        a pixel or more with a clear peak means everything moved, not that something came.
+        """
+        h, w = g.shape
+        if h < 8 or w < 8:
+            return False
+        if m.window is None:
+            m.window = np.asarray(cv2.createHanningWindow((w, h), cv2.CV_32F), np.float32)
+        # (copies: with a window, this OpenCV build writes the windowed inputs back)
+        (dx, dy), response = cv2.phaseCorrelate(m.bg_y.copy(), g.copy(), m.window)
+        return math.hypot(dx, dy) >= _SHIFT_PX and response >= _SHIFT_RESPONSE
+
     def _ghost_like(
         self, m: _ZoneModel, comp: _Bool, bbox: tuple[int, int, int, int], g: _F32
     ) -> bool:
@@ -686,30 +714,59 @@ class SceneWatcher:
         self,
         m: _ZoneModel,
         settled: _Bool,
+        on: _Bool,
         g: _F32,
         cr: _F32,
         cb: _F32,
+        vis: _Bool,
         near: _Bool,
         now: float,
     ) -> list[SceneChange]:
-        """Connected settled regions → followed changes → the ones to report."""
+        """Connected settled regions → followed changes → the ones to report.
+
+        Works on the bounding box of the settled pixels (grown by 2 for the closing).
+        """
         assert m.epoch is not None
         epoch = m.epoch
+        hh, ww = settled.shape
+        bx, by, bw, bh = cv2.boundingRect(settled.view(np.uint8))
+        wr = slice(max(0, by - 2), min(hh, by + bh + 2))
+        wc = slice(max(0, bx - 2), min(ww, bx + bw + 2))
+        ox, oy = wc.start, wr.start  # window origin in the zone crop
         closed = np.asarray(
-            cv2.morphologyEx(settled.view(np.uint8), cv2.MORPH_CLOSE, _KERNEL), np.uint8
+            cv2.morphologyEx(
+                np.ascontiguousarray(settled[wr, wc]).view(np.uint8), cv2.MORPH_CLOSE, _KERNEL
+            ),
+            np.uint8,
         )
-        closed &= m.mask.view(np.uint8)
+        closed &= m.mask[wr, wc].view(np.uint8)
         n, labels_raw, stats_raw, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
         labels: _I32 = np.asarray(labels_raw, np.int32)
         stats: _I32 = np.asarray(stats_raw, np.int32)
         areas = stats[:, cv2.CC_STAT_AREA]
         min_px = max(float(_MIN_PIXELS), self._min_area * m.n_px)
-        touch = np.bincount(labels[near], minlength=n) if near.any() else np.zeros(n, np.int64)
+        near_w = near[wr, wc]
+        touch = np.bincount(labels[near_w], minlength=n) if near_w.any() else np.zeros(n, np.int64)
+        # present in this frame: at least half of its visible pixels differ now (a region
+        # fully hidden by a person is taken as present)
+        present = np.bincount(labels[on[wr, wc]], minlength=n) * 2 >= np.bincount(
+            labels[vis[wr, wc]], minlength=n
+        )
+
+        def region(lab: int) -> _Bool:
+            """Label ``lab`` as a mask of the whole zone crop."""
+            full = np.zeros((hh, ww), bool)
+            full[wr, wc] = labels == lab
+            return full
+
+        def bbox(lab: int) -> tuple[int, int, int, int]:
+            x, y, w, h = (int(v) for v in stats[lab, :4])
+            return (x + ox, y + oy, w, h)
 
         # follow: greedy by overlap with each change's previous region
         pairs: list[tuple[int, int, int]] = []
         for ci, change in enumerate(m.changes):
-            overlap = np.bincount(labels[change.mask], minlength=n)
+            overlap = np.bincount(labels[change.mask[wr, wc]], minlength=n)
             overlap[0] = 0
             pairs.extend((int(overlap[lab]), ci, int(lab)) for lab in np.flatnonzero(overlap))
         pairs.sort(key=lambda p: (-p[0], m.changes[p[1]].change_id))
@@ -726,12 +783,14 @@ class SceneWatcher:
             taken_c.add(ci)
             taken_l.add(lab)
             kept.append((change, lab))
-        for lab in range(1, n):
-            if lab in taken_l or areas[lab] < min_px:
-                continue
-            comp = labels == lab
-            bbox = (int(stats[lab, 0]), int(stats[lab, 1]), int(stats[lab, 2]), int(stats[lab, 3]))
-            if self._ghost_like(m, comp, bbox, g) or self._lighting_like(m, comp, bbox, g, cr, cb):
+        fresh = [lab for lab in range(1, n) if lab not in taken_l and areas[lab] >= min_px]
+        if fresh and self._moved(m, g):
+            self._relearn_zone(m, g, cr, cb, vis)
+            return []
+        for lab in fresh:
+            comp = region(lab)
+            box = bbox(lab)
+            if self._ghost_like(m, comp, box, g) or self._lighting_like(m, comp, box, g, cr, cb):
                 self._absorb(m, self._grown(m, comp), g, cr, cb, remember=False)
                 continue
             first = epoch + float(np.median(m.since[comp & (m.since < np.inf)]))
@@ -741,20 +800,22 @@ class SceneWatcher:
 
         out: list[SceneChange] = []
         alive: list[_Change] = []
-        covered = np.zeros_like(settled)
-        ox, oy = m.origin
+        covered = np.zeros_like(labels, dtype=bool)
+        zx, zy = m.origin
         sx, sy = m.scale
         for change, lab in kept:
-            comp = labels == lab
+            comp = region(lab)
             if now - change.first_seen >= self._absorb_after:
                 self._absorb(m, self._grown(m, comp), g, cr, cb, remember=True)
                 continue
-            x, y, w, h = (int(v) for v in stats[lab, :4])
+            x, y, w, h = bbox(lab)
             change.mask = comp
-            change.box = Box((ox + x) / sx, (oy + y) / sy, (ox + x + w) / sx, (oy + y + h) / sy)
+            change.box = Box((zx + x) / sx, (zy + y) / sy, (zx + x + w) / sx, (zy + y + h) / sy)
             change.area = float(areas[lab]) / m.n_px
-            covered |= comp
+            covered |= labels == lab
             alive.append(change)
+            if not present[lab]:
+                continue
             if not change.reported and touch[lab] == 0:
                 change.reported = True
             if change.reported:
@@ -765,8 +826,11 @@ class SceneWatcher:
                 )
         m.changes = alive
         # stray pixels changed for longer than absorb (too small to be a change)
-        stale = settled & ~covered & (m.since <= np.float32(now - epoch - self._absorb_after))
-        if stale.any():
+        limit = np.float32(now - epoch - self._absorb_after)
+        stale_w = settled[wr, wc] & ~covered & (m.since[wr, wc] <= limit)
+        if stale_w.any():
+            stale = np.zeros((hh, ww), bool)
+            stale[wr, wc] = stale_w
             self._absorb(m, stale, g, cr, cb, remember=True)
         out.sort(key=lambda c: c.change_id)
         return out
