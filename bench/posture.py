@@ -91,7 +91,9 @@ def ground_truth(root: Path) -> list[ClipTruth]:
                     fps=float(row["fps"]),
                     is_fall=row["is_fall"] == "1",
                     onset=int(row["fall_onset_frame_est"]) if row["fall_onset_frame_est"] else None,
-                    on_ground=int(row["on_ground_frame_est"]) if row["on_ground_frame_est"] else None,
+                    on_ground=int(row["on_ground_frame_est"])
+                    if row["on_ground_frame_est"]
+                    else None,
                 )
             )
     return out

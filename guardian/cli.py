@@ -313,6 +313,15 @@ def _open_store(bundle: SiteBundle) -> Store | None:
         return None
 
 
+def _site_and_store(config: Path) -> tuple[SiteBundle, Store] | None:
+    """The site file and its event store for the control commands (problems printed)."""
+    bundle = _control_site(config)
+    if bundle is None:
+        return None
+    store = _open_store(bundle)
+    return None if store is None else (bundle, store)
+
+
 def _mode_manager(bundle: SiteBundle, store: Store) -> ModeManager:
     from guardian.modes import ModeManager
 
@@ -382,12 +391,10 @@ def cmd_mode(args: argparse.Namespace) -> int:
         if duration <= 0:
             return _usage_error("mode", "--for: the duration must be more than 0, e.g. 2h")
 
-    bundle = _control_site(args.config)
-    if bundle is None:
+    opened = _site_and_store(args.config)
+    if opened is None:
         return 1
-    store = _open_store(bundle)
-    if store is None:
-        return 1
+    bundle, store = opened
     with store:
         modes = _mode_manager(bundle, store)
         tz = modes.timezone
@@ -448,12 +455,10 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 
     from guardian.modes import format_duration
 
-    bundle = _control_site(args.config)
-    if bundle is None:
+    opened = _site_and_store(args.config)
+    if opened is None:
         return 1
-    store = _open_store(bundle)
-    if store is None:
-        return 1
+    bundle, store = opened
     tz = bundle.site.site.timezone
     with store:
         now = time.time()
@@ -486,12 +491,10 @@ def cmd_prompts(args: argparse.Namespace) -> int:
 def cmd_answer(args: argparse.Namespace) -> int:
     from guardian.store import PromptError
 
-    bundle = _control_site(args.config)
-    if bundle is None:
+    opened = _site_and_store(args.config)
+    if opened is None:
         return 1
-    store = _open_store(bundle)
-    if store is None:
-        return 1
+    bundle, store = opened
     with store:
         modes = _mode_manager(bundle, store)
         now = modes.clock()
@@ -513,12 +516,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
-    bundle = _control_site(args.config)
-    if bundle is None:
+    opened = _site_and_store(args.config)
+    if opened is None:
         return 1
-    store = _open_store(bundle)
-    if store is None:
-        return 1
+    bundle, store = opened
     by = args.by or _login_name()
     with store:
         event = store.event(args.event_id)

@@ -395,7 +395,7 @@ class PostureTracker:
                 continue
             state = self._states.get(track.track_id)
             if state is None:
-                state = self._new_state(track, now)
+                state = self._new_state(track, now) if track.visible else _TrackState()
                 self._states[track.track_id] = state
             state.listed = now
             if track.state is TrackState.LOST:

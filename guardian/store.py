@@ -384,21 +384,23 @@ class Store:
         return bool(rows) and rows[0]["acknowledged_at"] is not None
 
     def events(self, *, since: float | None = None, rule_id: str | None = None) -> list[Event]:
-        where: list[str] = []
-        args: list[Any] = []
-        if since is not None:
-            where.append("started_at >= ?")
-            args.append(since)
-        if rule_id is not None:
-            where.append("rule_id = ?")
-            args.append(rule_id)
+        rows = self._select(
+            "events", [("started_at >= ?", since), ("rule_id = ?", rule_id)], "started_at"
+        )
+        return [_event_from_row(r) for r in rows]
+
+    def _select(
+        self, table: str, conditions: Iterable[tuple[str, Any]], order_by: str
+    ) -> list[dict[str, Any]]:
+        """Rows of ``table`` matching every condition whose value is not None."""
+        given = [(sql, value) for sql, value in conditions if value is not None]
+        where = " and ".join(sql for sql, _ in given) or None
         with self._lock:
-            rows = list(
-                self.db.table("events").rows_where(
-                    " and ".join(where) or None, args, order_by="started_at"
+            return list(
+                self.db.table(table).rows_where(
+                    where, [value for _, value in given], order_by=order_by
                 )
             )
-        return [_event_from_row(r) for r in rows]
 
     # -- outbox ---------------------------------------------------------------
     def enqueue_delivery(
@@ -465,20 +467,9 @@ class Store:
     def deliveries(
         self, status: str | None = None, *, due_by: float | None = None
     ) -> list[Delivery]:
-        with self._lock:
-            where: list[str] = []
-            args: list[Any] = []
-            if status is not None:
-                where.append("status = ?")
-                args.append(status)
-            if due_by is not None:
-                where.append("next_attempt_at <= ?")
-                args.append(due_by)
-            rows = list(
-                self.db.table("alert_deliveries").rows_where(
-                    " and ".join(where) or None, args, order_by="id"
-                )
-            )
+        rows = self._select(
+            "alert_deliveries", [("status = ?", status), ("next_attempt_at <= ?", due_by)], "id"
+        )
         return [_delivery_from_row(r) for r in rows]
 
     # -- durable rule state ---------------------------------------------------
@@ -671,20 +662,9 @@ class Store:
     def escalations(
         self, status: str | None = None, *, due_by: float | None = None
     ) -> list[Escalation]:
-        where: list[str] = []
-        args: list[Any] = []
-        if status is not None:
-            where.append("status = ?")
-            args.append(status)
-        if due_by is not None:
-            where.append("due_at <= ?")
-            args.append(due_by)
-        with self._lock:
-            rows = list(
-                self.db.table("escalations").rows_where(
-                    " and ".join(where) or None, args, order_by="due_at, id"
-                )
-            )
+        rows = self._select(
+            "escalations", [("status = ?", status), ("due_at <= ?", due_by)], "due_at, id"
+        )
         return [_escalation_from_row(r) for r in rows]
 
     def _update_escalation(self, escalation_id: int, **fields: Any) -> None:

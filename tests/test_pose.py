@@ -531,12 +531,21 @@ def test_fall_detected_on_real_footage(detector: PoseDetector) -> None:
 
 @pytest.mark.corpus
 @pytest.mark.model
-def test_lying_down_on_purpose_is_no_fall_on_real_footage(detector: PoseDetector) -> None:
-    clip = require_corpus("fall", "upfall", "UPFall_S1_A11_T1_Cam2.mp4")
-    readings = _run(detector, clip, fps=9.0, stop_after=LIE_DOWN_CUT)
+def test_picking_something_up_is_no_fall_on_real_footage(detector: PoseDetector) -> None:
+    """A09 Cam2: bending down as fast as a fall (the hips stay up); a seated person too."""
+    clip = require_corpus("fall", "upfall", "UPFall_S1_A09_T1_Cam2.mp4")
+    readings = _run(detector, clip, fps=9.0)
+    assert readings
     assert all(r.fall_at is None for _, r in readings)
-    assert any(r.posture is Posture.LYING for _, r in readings)
+    assert {r.posture for _, r in readings} >= {Posture.STANDING, Posture.SITTING}
 
 
-#: seconds of A11 Cam2 the test plays: through the lying down and a few seconds on the mattress
-LIE_DOWN_CUT = 20.0
+@pytest.mark.corpus
+@pytest.mark.model
+def test_lying_on_a_mattress_is_lying_but_no_fall_on_real_footage(detector: PoseDetector) -> None:
+    """A11 Cam1: a person lying (and moving) on a mattress: LYING, never a fall."""
+    clip = require_corpus("fall", "upfall", "UPFall_S1_A11_T1_Cam1.mp4")
+    readings = _run(detector, clip, fps=9.0, stop_after=10.0)
+    assert all(r.fall_at is None for _, r in readings)
+    lying = [r for _, r in readings if r.posture is Posture.LYING]
+    assert len(lying) >= 0.8 * len(readings)

@@ -111,6 +111,32 @@ def _contacts(listed: list[str], context: RuleContext) -> list[str]:
     return list(listed) or list(context.contacts) or ["*"]
 
 
+def _notify(
+    effects: Effects,
+    event: Event,
+    channels: list[Channel],
+    contacts: list[str],
+    text: str,
+    key: str,
+    kind: str,
+) -> None:
+    """One notification per channel and contact, de-duplicated by ``key:channel:contact``."""
+    for channel in channels:
+        for contact in contacts:
+            effects.notify(
+                Notification(
+                    key=f"{key}:{channel}:{contact}",
+                    event_id=event.event_id,
+                    rule_id=event.rule_id,
+                    severity=event.severity.value,
+                    channel=channel,
+                    contact=contact,
+                    message=text,
+                    kind=kind,
+                )
+            )
+
+
 class AlertAction:
     def __init__(self, config: AlertConfig) -> None:
         self.config = config
@@ -120,19 +146,8 @@ class AlertAction:
         link = review_link(event, context)
         if link and "{link}" not in self.config.message:
             text = f"{text} {link}"
-        for channel in self.config.channels:
-            for contact in _contacts(self.config.contacts, context):
-                effects.notify(
-                    Notification(
-                        key=f"{event.event_id}:{channel}:{contact}",
-                        event_id=event.event_id,
-                        rule_id=event.rule_id,
-                        severity=event.severity.value,
-                        channel=channel,
-                        contact=contact,
-                        message=text,
-                    )
-                )
+        contacts = _contacts(self.config.contacts, context)
+        _notify(effects, event, self.config.channels, contacts, text, event.event_id, "alert")
 
 
 ACTIONS.register("alert", AlertConfig, AlertAction, "notify contacts")
@@ -239,20 +254,7 @@ class PromptAction:
             )
         )
         text = f"{question} Answer YES or NO (guardian answer {prompt_id} yes|no)"
-        for channel in c.channels:
-            for contact in contacts:
-                effects.notify(
-                    Notification(
-                        key=f"prompt:{prompt_id}:{channel}:{contact}",
-                        event_id=event.event_id,
-                        rule_id=event.rule_id,
-                        severity=event.severity.value,
-                        channel=channel,
-                        contact=contact,
-                        message=text,
-                        kind="prompt",
-                    )
-                )
+        _notify(effects, event, c.channels, contacts, text, f"prompt:{prompt_id}", "prompt")
 
 
 ACTIONS.register("prompt", PromptConfig, PromptAction, "ask the owner a yes/no question")

@@ -76,5 +76,3 @@ def parse_count(value: Any) -> Any:
 
 #: a head-count test: ``0``, ``">= 1"``, ``"< 2"``
 Count = Annotated[CountTest, BeforeValidator(parse_count)]
-
-_ = Duration  # re-exported for the kinds

@@ -19,7 +19,7 @@ from pydantic import Field, model_validator
 
 from guardian.records import Box, Posture, Track, TransitionKind
 from guardian.rules.base import Hit, Memory, View
-from guardian.rules.fields import Count, CountTest, Duration, KindConfig, NameList
+from guardian.rules.fields import Count, Duration, KindConfig, NameList
 from guardian.rules.registry import TRIGGERS
 
 log = logging.getLogger("guardian.rules")
@@ -776,4 +776,4 @@ TRIGGERS.register(
     "new_object", NewObjectConfig, NewObject, "something new appeared in a zone and stayed"
 )
 
-__all__ = ["APPEAR_WINDOW", "CountTest", "OccupancyTest", "occupancy"]
+__all__ = ["APPEAR_WINDOW", "OccupancyTest", "occupancy"]
