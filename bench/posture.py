@@ -178,7 +178,8 @@ def evaluate(
     """Tracker + PostureTracker over every ``step``-th frame; the clip's row of the table."""
     tracker = Tracker(truth.camera)
     postures = PostureTracker()
-    falls: dict[tuple[int, float], float] = {}  # (track, fall_at) → first reported
+    # fall_at → (first reported, tracks): a fall handed on to a new track is still one fall
+    falls: dict[float, tuple[float, list[int]]] = {}
     max_lying = 0.0
     cost = 0.0
     track_frames = 0
@@ -193,7 +194,9 @@ def evaluate(
         track_frames += len(tracks)
         for r in readings:
             if r.fall_at is not None:
-                falls.setdefault((r.track_id, r.fall_at), now)
+                _, ids = falls.setdefault(r.fall_at, (now, []))
+                if r.track_id not in ids:
+                    ids.append(r.track_id)
             if r.posture is Posture.LYING:
                 max_lying = max(max_lying, now - r.since)
 
@@ -201,8 +204,8 @@ def evaluate(
         return round(t - EPOCH, 3)
 
     events = [
-        {"track": tid, "fall_at": clip_time(at), "reported": clip_time(seen)}
-        for (tid, at), seen in sorted(falls.items(), key=lambda kv: kv[1])
+        {"fall_at": clip_time(at), "reported": clip_time(seen), "tracks": ids}
+        for at, (seen, ids) in sorted(falls.items(), key=lambda kv: kv[1][0])
     ]
     detected = None
     if truth.is_fall and truth.onset is not None and truth.on_ground is not None:
@@ -252,6 +255,12 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _signed(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.2f}" if abs(value) >= 0.005 else "0.00"
+
+
 def print_table(report: dict[str, Any]) -> None:
     print(f"UP-Fall subject 1 trial 1 at {report['fps']} fps (every {report['step']} frame(s))")
     head = (
@@ -262,8 +271,8 @@ def print_table(report: dict[str, Any]) -> None:
     print("-" * len(head))
     for r in report["clips"]:
         fall = ("yes" if r["detected"] else "NO") if r["is_fall"] else "-"
-        delay = f"{r['delay_s']:+.2f}" if "delay_s" in r else "-"
-        at = f"{r['fall_at_vs_ground_s']:+.2f}" if "fall_at_vs_ground_s" in r else "-"
+        delay = _signed(r.get("delay_s"))
+        at = _signed(r.get("fall_at_vs_ground_s"))
         print(
             f"{r['activity']:<5}{r['name'][:31]:<32}{r['camera']:<6}{fall:>6}{delay:>9}"
             f"{at:>11}{r['false_falls']:>7}{r['max_lying_s']:>13.1f}"

@@ -69,7 +69,11 @@ the tallest box height H, the highest box top and the highest hips.
 
 A fall is standing → down within ``fall_window`` with a descent speed of at least
 ``fall_speed`` (0.6 H/s) between the last standing frame (minus one speed span) and the
-first down frame, confirmed by ``confirm_frames`` (2) down frames. Frames in which the
+first down frame, confirmed by ``confirm_frames`` (2) down frames -- or by one when the
+fall was fast and deep (descent ≥ ``strong_speed``, 1.5 H/s; box top ≥ ``strong_drop``,
+0.6 H, and hips ≥ 2/3 of that, below upright) and the frame before already showed it under
+way (≥ 0.15 H down, ≤ 0.5 s before): the model often loses a person for good once they
+are on the floor, but a single glitched frame is never a fall. Frames in which the
 person is not seen do not break the confirmation (up to ``fall_window`` between down
 frames); a seen frame that is not down, ``grace`` (0.6 s) after the last down one, does.
 On the UP-Fall clips falls descend at 0.9–3 H/s and sitting down on purpose at ≤ 0.2 H/s;
@@ -112,6 +116,10 @@ _POSTURES = (Posture.STANDING, Posture.SITTING, Posture.LYING)
 _MAX_SAMPLES = 512
 #: seconds after which the state of a track no longer passed to update() is dropped
 _FORGET_AFTER = 30.0
+#: a one-frame fall needs the frame before it at most this long before (s) and already
+#: this far down (× upright height)
+_STRONG_GAP = 0.5
+_UNDER_WAY = 0.15
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +312,7 @@ class _TrackState:
 
     def falling(self, fall_speed: float) -> bool:
         """True when the last sample shows a fall under way (worth handing on)."""
-        if self.pending is not None:
+        if self.pending is not None or self.fall_at is not None:
             return True
         return bool(self.samples) and self.samples[-1].descent >= fall_speed
 
@@ -328,6 +336,8 @@ class PostureTracker:
         down_height: float = 0.65,
         upright_height: float = 0.8,
         confirm_frames: int = 2,
+        strong_speed: float = 1.5,
+        strong_drop: float = 0.6,
         grace: float = 0.6,
         clear_after: float = 1.0,
         memory: float = 3.0,
@@ -357,6 +367,8 @@ class PostureTracker:
         self.down_height = down_height
         self.upright_height = upright_height
         self.confirm_frames = confirm_frames
+        self.strong_speed = strong_speed
+        self.strong_drop = strong_drop
         self.grace = grace
         self.clear_after = clear_after
         self.memory = memory
@@ -481,8 +493,10 @@ class PostureTracker:
             sample.down = check is not None and self._is_down(sample, m, check)
             if sample.down and check is not None:
                 if s.pending is None:
-                    if self._fast_since(samples, check):
+                    if self._fast_since(samples, check, self.fall_speed):
                         s.pending = _Pending(now, check)
+                        if self._strong(samples, m, check):
+                            s.pending.n = self.confirm_frames  # no need to wait
                 elif now - s.pending.last <= self.fall_window:  # unseen meanwhile is fine
                     s.pending.n += 1
                     s.pending.last = now
@@ -546,14 +560,31 @@ class PostureTracker:
                 return max(0.0, (sample.top - old.top) / (ref.height * span))
         return 0.0
 
-    def _fast_since(self, samples: deque[_Sample], ref: _Reference) -> bool:
+    def _fast_since(self, samples: deque[_Sample], ref: _Reference, speed: float) -> bool:
+        """True when the box top came down at ``speed`` or faster since the reference."""
         start = ref.t - self.speed_span
         for old in reversed(samples):
             if old.t < start:
                 break
-            if old.descent >= self.fall_speed:
+            if old.descent >= speed:
                 return True
         return False
+
+    def _strong(self, samples: deque[_Sample], m: BodyMeasure, ref: _Reference) -> bool:
+        """A drop so fast and so deep that one frame on the floor is enough (the model
+        often loses a person right after such a fall), if the frame before it already
+        showed the fall under way: one glitched frame is never a fall."""
+        h = ref.height
+        if m.top - ref.top < self.strong_drop * h or len(samples) < 2:
+            return False
+        before = samples[-2]
+        if samples[-1].t - before.t > _STRONG_GAP or before.top - ref.top < _UNDER_WAY * h:
+            return False
+        if m.hip_y is None or ref.hip_y is None:
+            return False
+        if m.hip_y - ref.hip_y < 2.0 / 3.0 * self.strong_drop * h:
+            return False
+        return self._fast_since(samples, ref, self.strong_speed)
 
     def _is_down(self, sample: _Sample, m: BodyMeasure, ref: _Reference) -> bool:
         if sample.raw is Posture.LYING:

@@ -76,11 +76,11 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-def _site(folder: Path, video: Path, timeout: str, fps: int = 9) -> Path:
+def _site(folder: Path, video: Path, timeout: str, fps: int = 9, inertia: int = 2) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "zones.yaml").write_text(
         "zones:\n  - name: water\n    camera: pool\n    kind: water\n    units: px\n"
-        f"    polygon: {ZONE}\n    inertia: 2\n"
+        f"    polygon: {ZONE}\n    inertia: {inertia}\n"
     )
     (folder / "rules.yaml").write_text(
         "rules:\n  - id: submersion\n    severity: critical\n"
@@ -177,9 +177,10 @@ def test_kill_9_then_restart_fires_the_pending_timer_once(
     video = tmp_path / "pool.mp4"
     video.write_bytes(clips["masked_long"].read_bytes())
     # long enough that run 1 cannot reach the deadline and run 2 starts before it
-    # (3 fps keeps the 90 s empty video quick to process)
+    # (3 fps keeps the 90 s empty video quick to process; at 3 fps the walker is in
+    # the zone for one processed frame before K, hence inertia 1)
     timeout = "20s" if late else "60s"
-    site = _site(tmp_path, video, timeout, fps=3)
+    site = _site(tmp_path, video, timeout, fps=3, inertia=1)
     db = tmp_path / "guardian.db"
     proc = _spawn(site)
     try:

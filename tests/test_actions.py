@@ -10,13 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from rulesim import T0, P, Sim, rules_from
 
 from guardian.alerts import ConsoleNotifier, LogNotifier, Outbox
 from guardian.dispatch import Dispatcher
 from guardian.modes import ModeManager
 from guardian.rules import RuleContext, RuleEngine
 from guardian.store import Store
-from tests.rulesim import T0, P, Sim, rules_from
 
 WATER, OUT = P(300, 300), P(30, 470)
 

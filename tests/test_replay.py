@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rulesim import P, Sim
 
 from guardian.cli import main
 from guardian.observations import ObservationWriter
-from tests.rulesim import P, Sim
 
 RULES = """
 rules:

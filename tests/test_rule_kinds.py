@@ -8,10 +8,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import pytest
+from rulesim import T0, P, rules_from, run
 
 from guardian.records import Box, Posture, PostureReading, SceneChange
 from guardian.rules import RuleContext, RuleEngine
-from tests.rulesim import T0, P, rules_from, run
 
 OUT = P(30, 470)  # outside every zone
 DECK = P(120, 300)  # on the deck, not in the water
@@ -347,9 +347,10 @@ def test_cooldowns(tmp_path: Path, per: str, expected: list[float]) -> None:
     ],
 )
 def test_bad_trigger_configs_are_explained(tmp_path: Path, yaml: str, words: str) -> None:
+    from rulesim import ZONE_NAMES
+
     from guardian.config import load_yaml
     from guardian.rules import load_rules
-    from tests.rulesim import ZONE_NAMES
 
     path = tmp_path / "r.yaml"
     path.write_text(rule(yaml))

@@ -12,6 +12,7 @@ import io
 from pathlib import Path
 
 import pytest
+from rulesim import T0, P, Sim, rules_from, run
 
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.dispatch import Dispatcher
@@ -19,7 +20,6 @@ from guardian.modes import ModeManager
 from guardian.records import Posture, PostureReading
 from guardian.rules import RuleEngine
 from guardian.store import Store
-from tests.rulesim import T0, P, Sim, rules_from, run
 
 WATER, DECK = P(300, 300), P(120, 300)
 

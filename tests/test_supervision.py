@@ -9,6 +9,7 @@ import io
 from pathlib import Path
 
 import pytest
+from rulesim import T0, ZONE_NAMES, P, Sim
 
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.config import load_yaml
@@ -16,7 +17,6 @@ from guardian.dispatch import Dispatcher
 from guardian.modes import ModeManager
 from guardian.rules import RuleContext, RuleEngine, load_rules
 from guardian.store import PromptError, Store
-from tests.rulesim import T0, ZONE_NAMES, P, Sim
 
 POOL_RULES = """
 rules:
