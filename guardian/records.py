@@ -258,18 +258,6 @@ class Observation:
     def zones_of(self, track_id: int) -> tuple[str, ...]:
         return tuple(p.zone for p in self.presences if p.track_id == track_id)
 
-    def track(self, track_id: int) -> Track | None:
-        for t in self.tracks:
-            if t.track_id == track_id:
-                return t
-        return None
-
-    def posture(self, track_id: int) -> PostureReading | None:
-        for p in self.postures:
-            if p.track_id == track_id:
-                return p
-        return None
-
     def count(self, zone: str) -> ZoneCount | None:
         for c in self.counts:
             if c.zone == zone:

@@ -15,11 +15,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from guardian.effects import Effects, StateChange
+from guardian.effects import Effects
 from guardian.records import (
     Event,
     Observation,
-    PostureReading,
     Track,
     TrackState,
     ZonePresence,
@@ -63,7 +62,6 @@ class View:
 
     __slots__ = (
         "_counted",
-        "_postures",
         "_presences",
         "_tracks",
         "_transitions",
@@ -80,7 +78,6 @@ class View:
         self._presences: dict[str, list[ZonePresence]] | None = None
         self._transitions: dict[str, list[ZoneTransition]] | None = None
         self._tracks: dict[int, Track] | None = None
-        self._postures: dict[int, PostureReading] | None = None
         self._counted: frozenset[str] | None = None
         #: results rules compute from this view and share (e.g. head counts by role)
         self.cache: dict[object, object] = {}
@@ -119,11 +116,6 @@ class View:
             self._tracks = {t.track_id: t for t in self.obs.tracks}
         return self._tracks.get(track_id)
 
-    def posture(self, track_id: int) -> PostureReading | None:
-        if self._postures is None:
-            self._postures = {p.track_id: p for p in self.obs.postures}
-        return self._postures.get(track_id)
-
     def hit(
         self,
         zone: str | None,
@@ -153,7 +145,7 @@ class Memory:
 
     ``scoped(prefix)`` gives a view whose keys live under ``prefix`` in the same rule.
     Changes go to a journal (rule id, key) → value or None, which an engine shares
-    between all its rules' memories and drains once per step.
+    between all its rules' memories and drains once per step (RuleEngine.drain_state).
     """
 
     def __init__(
@@ -196,14 +188,6 @@ class Memory:
         for key, value in list(self._data.items()):
             if key.startswith(self._prefix):
                 yield key[n:], value
-
-    def drain(self) -> list[StateChange]:
-        """The journal's changes since the last drain (for the store), then forget them."""
-        if not self._journal:
-            return []
-        changes = [StateChange(rule, k, v) for (rule, k), v in self._journal.items()]
-        self._journal.clear()
-        return changes
 
 
 class Trigger(Protocol):
