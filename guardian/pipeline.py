@@ -30,7 +30,7 @@ from guardian.pose import PostureTracker
 from guardian.records import Detection, Event, Frame, Observation
 from guardian.rules import RuleContext, RuleEngine, RuleSet
 from guardian.scene import SceneWatcher
-from guardian.scheduler import Scheduler
+from guardian.scheduler import Scheduler, catch_up
 from guardian.sources import FrameSource, SourceError, open_source
 from guardian.store import Store
 from guardian.tracking import Tracker
@@ -323,6 +323,8 @@ class Runner:
         q: queue.Queue[object] = queue.Queue(maxsize=64)
         self._make_workers(q)
         self.outbox.flush()  # alerts left pending by an earlier run go first
+        catch_up(self.bundle.site.modes.schedule, self.modes)  # missed while not running
+        self.engine.set_mode(self.modes.current().mode)
         self.scheduler.start()
         for w in self.workers:
             w.start()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -60,6 +60,60 @@ def mode_job(entry: ScheduleEntry, modes: ModeManager) -> Callable[[], ModeState
         return state
 
     return run
+
+
+def last_fire(trigger: CronTrigger, now: datetime, horizon: timedelta) -> datetime | None:
+    """The trigger's latest fire time in (now - horizon, now], or None."""
+    last = None
+    when = trigger.get_next_fire_time(None, now - horizon)
+    while when is not None and when <= now:
+        last = when
+        when = trigger.get_next_fire_time(when, when + timedelta(seconds=1))
+    return last
+
+
+def catch_up(
+    entries: Sequence[ScheduleEntry], modes: ModeManager, now: float | None = None
+) -> ModeState | None:
+    """At start-up, apply the schedule entry that should be in effect now.
+
+    Guardian may not have been running when an entry fired (a 15:00 "supervised for
+    2 h" and a start at 15:30). The latest entry fired in the last 24 h is applied when
+    nobody changed the mode since it fired and, for supervised, its time is not over.
+    Returns the new state, or None when nothing was to be done.
+    """
+    now = modes.clock() if now is None else now
+    tz = ZoneInfo(modes.timezone)
+    here = datetime.fromtimestamp(now, tz)
+    latest: tuple[datetime, ScheduleEntry] | None = None
+    for entry in entries:
+        fired = last_fire(crontab_trigger(entry.cron, modes.timezone), here, timedelta(days=1))
+        if fired is not None and (latest is None or fired > latest[0]):
+            latest = (fired, entry)
+    if latest is None:
+        return None
+    fired, entry = latest
+    state = modes.current(now)
+    if state.since >= fired.timestamp():
+        return None  # the mode was switched since (by hand, a prompt, or this schedule)
+    reason = (entry.reason or f"schedule {entry.cron}") + f" (from {fired:%H:%M}, caught up)"
+    if entry.mode == "supervised":
+        if entry.duration is not None:
+            end = fired.timestamp() + entry.duration
+        else:
+            assert entry.until is not None  # validated: supervised has for or until
+            end = next_time_of_day(entry.until, modes.timezone, fired.timestamp())
+        if end <= now:
+            return None
+        switched = modes.switch(
+            "supervised", until=end, by="schedule", source="schedule", reason=reason
+        )
+    elif state.mode == "unsupervised":
+        return None
+    else:
+        switched = modes.switch("unsupervised", by="schedule", source="schedule", reason=reason)
+    log.info("schedule '%s' caught up: mode %s", entry.cron, switched.mode)
+    return switched
 
 
 class Scheduler:

@@ -183,3 +183,47 @@ def test_every_runs_a_housekeeping_job_repeatedly() -> None:
         scheduler.every(0.1, flush, "flush")
         assert done.wait(3)
     assert len(calls) >= 3
+
+
+@pytest.mark.parametrize(
+    ("start", "before", "expected"),
+    [
+        # Saturday 15:30, lessons 14:00 for 3 h: supervised until 17:00 at start-up
+        ((14, 15, 30), None, ("supervised", (14, 17, 0))),
+        ((14, 17, 30), None, None),  # the lessons are over
+        ((14, 15, 30), ("unsupervised", (14, 14, 10)), None),  # switched by hand since
+        # a Friday: the last entry fired is Thursday 20:00 "unsupervised", as it is already
+        ((13, 15, 30), None, None),
+        # Saturday 20:30: a supervised mode switched by hand at 19:00 ends at the 20:00 entry
+        ((14, 20, 30), ("supervised", (14, 19, 0)), ("unsupervised", None)),
+    ],
+)
+def test_catch_up_applies_the_entry_missed_while_not_running(
+    tmp_path: Path,
+    start: tuple[int, int, int],
+    before: tuple[str, tuple[int, int, int]] | None,
+    expected: tuple[str, tuple[int, int, int] | None] | None,
+) -> None:
+    from guardian.scheduler import catch_up
+
+    def at(day: int, hour: int, minute: int) -> float:
+        return datetime(2025, 6, day, hour, minute, tzinfo=TZ).timestamp()
+
+    entries = [_weekend_lessons(), _entry(cron="0 20 * * *", mode="unsupervised")]
+    clock = {"now": at(*start)}
+    with Store(tmp_path / "g.db") as store:
+        modes = ModeManager(store, timezone=PARIS, clock=lambda: clock["now"])
+        if before is not None:
+            mode, when = before
+            clock["now"] = at(*when)
+            modes.switch(
+                mode, duration=2 * 3600 if mode == "supervised" else None, by="me", source="cli"
+            )
+            clock["now"] = at(*start)
+        state = catch_up(entries, modes)
+        if expected is None:
+            assert state is None
+        else:
+            assert state is not None and state.mode == expected[0]
+            assert state.source == "schedule" and "caught up" in state.reason
+            assert state.until == (at(*expected[1]) if expected[1] else None)
