@@ -601,16 +601,24 @@ def occupancy(view: View, test: OccupancyTest) -> tuple[bool, int | None, str] |
     return ok, child, f"{children} child(ren), {adults} adult(s), {people} people"
 
 
-class Occupancy:
-    """One entry per camera: since when the counts match, and whether it fired."""
+class _PerCamera:
+    """A trigger whose durable state is keyed by camera (and zone), not by track, so
+    it needs no hand-over between runs: it binds its memory as it is."""
 
-    def __init__(self, config: OccupancyConfig) -> None:
-        self.config = config
-        self.duration = float(config.for_)
+    def __init__(self, duration: float) -> None:
+        self.duration = duration
         self.memory = Memory("")
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.memory = memory
+
+
+class Occupancy(_PerCamera):
+    """One entry per camera: since when the counts match, and whether it fired."""
+
+    def __init__(self, config: OccupancyConfig) -> None:
+        super().__init__(float(config.for_))
+        self.config = config
 
     def fire(self, view: View) -> list[Hit]:
         result = occupancy(view, self.config)
@@ -659,16 +667,12 @@ class CountDropConfig(KindConfig):
     )
 
 
-class CountDrop:
+class CountDrop(_PerCamera):
     """Per camera and zone: how many should be there, and since when fewer are seen."""
 
     def __init__(self, config: CountDropConfig) -> None:
+        super().__init__(float(config.for_))
         self.config = config
-        self.duration = float(config.for_)
-        self.memory = Memory("")
-
-    def bind(self, memory: Memory, run_id: str) -> None:
-        self.memory = memory
 
     def fire(self, view: View) -> list[Hit]:
         hits: list[Hit] = []
