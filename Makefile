@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean system-deps
 
 # The virtual environment is (re)built only when pyproject.toml changes.
 $(STAMP): pyproject.toml
@@ -24,7 +24,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check guardian tests bench
 	$(BIN)/mypy
 
-test: lint
+# Chromium, ChromeDriver and ffprobe for the review-page and clip tests (apt-get, once).
+system-deps:
+	@scripts/system-deps
+
+test: lint system-deps
 	$(BIN)/pytest
 
 bench: $(STAMP)

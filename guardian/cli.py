@@ -15,7 +15,10 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 from guardian import __version__
+from guardian.alerts.cli import add_alert_commands
+from guardian.clips.cli import add_clips_commands
 from guardian.config import ConfigError, SiteBundle, load_site
+from guardian.review.cli import add_review_commands
 from guardian.rules import RuleSet, load_rules
 
 if TYPE_CHECKING:
@@ -266,6 +269,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_replay)
 
     add_mode_commands(sub)
+    add_review_commands(sub)
+    add_alert_commands(sub)
+    add_clips_commands(sub)
     return parser
 
 

@@ -12,6 +12,7 @@ the deck. The example rule ``rules/demo.yaml`` fires once, when the walker enter
 from __future__ import annotations
 
 import importlib.metadata
+import shutil
 import sys
 from pathlib import Path
 
@@ -153,6 +154,7 @@ def run_demo(workdir: Path) -> int:
     db = workdir / "guardian.db"
     for stale in (db, workdir / "guardian.db-wal", workdir / "guardian.db-shm"):
         stale.unlink(missing_ok=True)
+    shutil.rmtree(workdir / "clips", ignore_errors=True)  # clips of an earlier demo run
     print(f"building the demo scene in {workdir} (people cut from ultralytics' sample photos)…")
     detector = PoseDetector(models_dir=models, imgsz=640)
     scene = build_scene(workdir / "scene.mp4", detector)
@@ -164,7 +166,14 @@ def run_demo(workdir: Path) -> int:
         return code
     with Store(db) as store:
         events = store.events()
+        clips = {e.event_id: store.clip_for_event(e.event_id) for e in events}
     print(f"\n{len(events)} event(s) in {db}:")
     for e in events:
         print(f"  {e.event_id}  {e.rule_id}  {e.camera}/{e.zone}  track {e.track_id}  {e.message}")
+        clip = clips[e.event_id]
+        if clip is not None and clip.status == "written":
+            print(f"    clip: {workdir / 'clips' / clip.path} ({clip.duration:.1f} s, H.264)")
+        elif clip is not None:
+            print(f"    clip {clip.status}: {clip.reason or '-'}")
+    print(f"\nthe same in the terminal: guardian review --config {site} --since today")
     return 0 if events else 1

@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from guardian.alerts import Outbox
 from guardian.alerts.escalation import Escalator
@@ -25,6 +25,9 @@ from guardian.modes import ModeManager
 from guardian.records import Event, Observation
 from guardian.rules import Firing, RuleEngine
 from guardian.store import Store
+
+if TYPE_CHECKING:
+    from guardian.clips import ClipRecorder
 
 log = logging.getLogger("guardian.dispatch")
 
@@ -40,8 +43,11 @@ class Dispatcher:
         modes: ModeManager,
         *,
         out: TextIO | None = None,
+        clips: ClipRecorder | None = None,
     ) -> None:
         self.engine = engine
+        #: every event gets a clip (clips.enabled); None: no clips are written
+        self.clips = clips
         self.store = store
         self.outbox = outbox
         self.modes = modes
@@ -51,7 +57,7 @@ class Dispatcher:
 
     def handle(self, obs: Observation) -> list[Event]:
         """Run the rules on one observation; return the events stored."""
-        return self.commit(self.engine.process(obs))
+        return self.commit(self.engine.process(obs), obs)
 
     def housekeeping(self, now: float, live_cameras: Iterable[str] = ()) -> list[Event]:
         """Once a second: mode expiry and switches made elsewhere (CLI, schedule, prompts),
@@ -65,14 +71,18 @@ class Dispatcher:
         self.outbox.flush(now)
         return events
 
-    def commit(self, firings: Sequence[Firing]) -> list[Event]:
+    def commit(self, firings: Sequence[Firing], obs: Observation | None = None) -> list[Event]:
         effects = Effects()
         self.engine.run_actions(firings, effects)
         state = self.engine.drain_state()
         if not firings and not state and not effects:
             return []
         events = [f.event for f in firings]
+        if self.clips is not None:  # every event gets a clip, in the same transaction
+            self.clips.add_defaults(events, effects)
         queued = self.store.commit(events, state, effects)  # recorded before anything is sent
+        if self.clips is not None and effects.clips:  # hands frames to the writers only
+            self.clips.submit(effects.clips, events, obs)
         for event in events:
             print(format_event(event), file=self.out or sys.stdout, flush=True)
         for delivery in queued:

@@ -20,14 +20,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from guardian.alerts import ConsoleNotifier, LogNotifier, Outbox
+from guardian.alerts import build_outbox
+from guardian.alerts.escalation import Escalator
+from guardian.clips import CameraClips, add_retention_job, build_recorder
 from guardian.config import CameraConfig, SiteBundle, ZoneConfig
 from guardian.detection import PoseDetector
+from guardian.digest import add_digest_job
 from guardian.dispatch import Dispatcher
 from guardian.modes import ModeManager
 from guardian.observations import ObservationWriter
 from guardian.pose import PostureTracker
 from guardian.records import Detection, Event, Frame, Observation
+from guardian.review.auth import escalation_link_maker
 from guardian.rules import RuleContext, RuleEngine, RuleSet
 from guardian.scene import SceneWatcher
 from guardian.scheduler import Scheduler, catch_up
@@ -178,8 +182,11 @@ class CameraWorker(threading.Thread):
         pipeline: CameraPipeline,
         out: queue.Queue[object],
         stop: threading.Event,
+        clips: CameraClips | None = None,
     ) -> None:
         super().__init__(name=f"camera-{pipeline.camera}", daemon=True)
+        #: the camera's clip ring: every frame is handed to it (never blocks)
+        self.clips = clips
         self.open_source = open_source
         self.pipeline = pipeline
         self.out = out
@@ -198,6 +205,10 @@ class CameraWorker(threading.Thread):
                 if frame is None:
                     break
                 self.pipeline.times.add("decode", time.perf_counter() - t0)
+                if self.clips is not None:
+                    t1 = time.perf_counter()
+                    self.clips.push(frame)
+                    self.pipeline.times.add("clips", time.perf_counter() - t1)
                 obs = self.pipeline.process(frame)
                 self._put(obs)
                 self.status.processed += 1
@@ -211,6 +222,8 @@ class CameraWorker(threading.Thread):
         finally:
             if source is not None:
                 source.close()
+            if self.clips is not None:  # no more frames: an open clip ends here
+                self.clips.finish()
             self.status.done = True
             self._put(_DONE)
 
@@ -264,13 +277,24 @@ class Runner:
             mode=self.modes.current().mode,
             timezone=site.site.timezone,
             site_name=site.site.name,
+            review_url=site.review.url,
             contacts=tuple(c.id for c in site.contacts),
             prompt_expires=site.modes.prompt_expires,
             supervised_for=site.modes.supervised_for,
         )
         self.engine = RuleEngine(rules.rules, context, state=store.load_state())
-        self.outbox = Outbox(store, [ConsoleNotifier(self.out), LogNotifier()])
+        # console, log, and sms / push when contacts use them; quiet hours, retries
+        self.outbox = build_outbox(store, site, out=self.out, clock=clock)
         self.dispatcher = Dispatcher(self.engine, store, self.outbox, self.modes, out=self.out)
+        # escalations carry a link: the review page, or a share link for remote contacts
+        self.dispatcher.escalator = Escalator(
+            store,
+            link_maker=escalation_link_maker(
+                site.review,
+                frozenset(c.id for c in site.contacts if c.remote),
+                bundle.database_path,
+            ),
+        )
         self.writer = ObservationWriter(record) if record else None
         self.detector_factory = detector_factory or self._default_detector
         self.events: list[Event] = []
@@ -281,6 +305,19 @@ class Runner:
         ]
         self.scheduler = Scheduler(site.site.timezone)
         self.scheduler.add_mode_schedule(site.modes.schedule, self.modes)
+        # clips: a ring per camera that can produce events, writers, retention (clips:)
+        self.clips = build_recorder(bundle, rules, store)
+        self.dispatcher.clips = self.clips
+        if self.clips is not None:
+            add_retention_job(self.scheduler, bundle, store)
+        add_digest_job(
+            self.scheduler,
+            store,
+            self.outbox,
+            site,
+            clock=clock,
+            review_url=site.review.url or None,
+        )
 
     def _default_detector(self, camera: CameraConfig) -> Detect:
         det = self.bundle.site.detection
@@ -317,12 +354,16 @@ class Runner:
                 StageTimes(),
                 scene_zones=scene_zones,
             )
-            self.workers.append(CameraWorker(opener, pipe, q, self.stop))
+            clips = self.clips.camera(cam.id) if self.clips is not None else None
+            self.workers.append(CameraWorker(opener, pipe, q, self.stop, clips))
 
     def run(self) -> list[Event]:
         q: queue.Queue[object] = queue.Queue(maxsize=64)
         self._make_workers(q)
         self.outbox.flush()  # alerts left pending by an earlier run go first
+        if self.clips is not None:  # .part files left by a crash → MP4s, lost ones skipped
+            self.clips.recover()
+            self.clips.start()
         catch_up(self.bundle.site.modes.schedule, self.modes)  # missed while not running
         self.engine.set_mode(self.modes.current().mode)
         self.scheduler.start()
@@ -361,6 +402,8 @@ class Runner:
                     self.handle(item)
             if self.progress is not None:
                 self._print_progress()
+            if self.clips is not None:  # open clips end with the frames they have
+                self.clips.close()
             if self.writer is not None:
                 self.writer.close()
         return self.events

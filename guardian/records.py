@@ -299,7 +299,11 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Clip:
-    """A short video of an event, stored on disk."""
+    """A short video of an event, stored on disk.
+
+    Paths are relative to the site's clips folder (``clips/<camera>/<date>/<event>.mp4``);
+    several events may share one file when a later event extended an open clip.
+    """
 
     clip_id: str
     event_id: str
@@ -310,3 +314,10 @@ class Clip:
     thumbnail_path: str | None = None
     snapshot_path: str | None = None
     size_bytes: int = 0
+    #: pending | recording | written | skipped | deleted
+    status: str = "written"
+    #: why a clip was skipped, cut short or deleted ("" when all went well)
+    reason: str = ""
+    frames: int = 0
+    duration: float = 0.0
+    created_at: float = 0.0

@@ -31,7 +31,7 @@ from guardian.effects import (
     PromptRequest,
     StateChange,
 )
-from guardian.records import Event, EventStatus, Severity
+from guardian.records import Clip, Event, EventStatus, Severity
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -167,10 +167,47 @@ def _m002_prompts_escalations(db: sqlite_utils.Database) -> None:
     db.table("mode_changes").create_index(["changed_at"])
 
 
+def _m005_review(db: sqlite_utils.Database) -> None:
+    """The review page: who marked an event reviewed, and failed logins (throttling)."""
+    db.table("events").add_column("reviewed_by", str)
+    db.table("login_failures").create(
+        {"key": str, "failures": int, "last_at": float, "locked_until": float},
+        pk="key",
+    )
+
+
+def _m004_outbox(db: sqlite_utils.Database) -> None:
+    """The outbox's exactly-once columns: the short reference carried in a message
+    (``[G…]``), who claimed a send and when (a crash leaves ``sending``), and why a
+    delivery was held back (quiet hours)."""
+    table = db.table("alert_deliveries")
+    table.add_column("ref", str)
+    table.add_column("sending_at", float)
+    table.add_column("claimed_by", str)
+    table.add_column("reason", str)
+    for row in list(table.rows_where(select="id, dedup_key")):
+        table.update(row["id"], {"ref": delivery_ref(row["dedup_key"])})
+    table.create_index(["ref"])
+    table.create_index(["contact", "created_at"])
+
+
+def _m003_clips(db: sqlite_utils.Database) -> None:
+    """Clips on disk: frames, duration, when the row last changed, the event's time."""
+    table = db.table("clips")
+    table.add_column("frames", int)
+    table.add_column("duration", float)
+    table.add_column("updated_at", float)
+    table.create_index(["status"])
+    table.create_index(["path"])
+
+
 #: Guardian's schema steps, oldest first. Never edit a step that has shipped: add one.
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
     ("002_prompts_escalations", _m002_prompts_escalations),
+    ("003_clips", _m003_clips),
+    ("004_outbox", _m004_outbox),
+    ("005_review", _m005_review),
 )
 
 
@@ -205,6 +242,36 @@ class Delivery:
     message: str
     status: str
     attempts: int
+    # -- outbox details (migration 004_outbox) --
+    ref: str = ""  # the short reference carried in the message, e.g. "G4KQ7M"
+    created_at: float = 0.0
+    next_attempt_at: float = 0.0
+    sent_at: float | None = None
+    sending_at: float | None = None  # when a send was claimed (status 'sending')
+    claimed_by: str | None = None  # "host:pid" of the process that claimed it
+    provider_id: str | None = None  # e.g. Twilio's message SID
+    last_error: str | None = None
+    reason: str | None = None  # why it was suppressed
+
+
+#: letters and digits that cannot be mistaken for one another in an SMS reply
+_REF_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+
+
+def delivery_ref(dedup_key: str) -> str:
+    """The short reference of a delivery (``G`` + 5 characters), from its dedup key.
+
+    Deterministic, so a message can be matched to its delivery after a crash (it is put
+    in the text as ``[G4KQ7M]``) and a reply can name it (``ACK G4KQ7M``).
+    """
+    import hashlib
+
+    number = int.from_bytes(hashlib.sha256(dedup_key.encode()).digest()[:8], "big")
+    chars = []
+    for _ in range(5):
+        number, index = divmod(number, len(_REF_ALPHABET))
+        chars.append(_REF_ALPHABET[index])
+    return "G" + "".join(chars)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +324,17 @@ class Escalation:
     step: int
     due_at: float
     status: str  # pending | acknowledged | exhausted
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewedEvent:
+    """An event as the review page shows it: acknowledged and reviewed by whom, when."""
+
+    event: Event
+    acknowledged_at: float | None
+    acknowledged_by: str | None
+    reviewed_at: float | None
+    reviewed_by: str | None
 
 
 class PromptError(ValueError):
@@ -438,39 +516,125 @@ class Store:
                 "attempts": 0,
                 "next_attempt_at": now,
                 "created_at": now,
+                "ref": delivery_ref(note.key),
             }
         )
         row_id = outbox.last_pk
         assert row_id is not None
         return _delivery_from_row(outbox.get(row_id))
 
-    def mark_delivery(self, delivery_id: int, *, ok: bool, error: str | None = None) -> None:
-        now = time.time()
-        with self._lock, self.db.conn:
-            row = self.db.table("alert_deliveries").get(delivery_id)
+    def mark_delivery(
+        self,
+        delivery_id: int,
+        *,
+        ok: bool,
+        error: str | None = None,
+        provider_id: str | None = None,
+        now: float | None = None,
+        max_attempts: int = 8,
+        retry_max: float = 300.0,
+    ) -> Delivery:
+        """Record one attempt: sent, or failed (pending again after a backoff of
+        2, 4, 8 … s up to ``retry_max``, and ``failed`` for good after ``max_attempts``)."""
+        now = time.time() if now is None else now
+        with self.transaction():
+            table = self.db.table("alert_deliveries")
+            row = table.get(delivery_id)
             attempts = int(row["attempts"] or 0) + 1
-            update: dict[str, Any] = {"attempts": attempts}
+            update: dict[str, Any] = {"attempts": attempts, "claimed_by": None}
             if ok:
-                update.update(status="sent", sent_at=now, last_error=None)
+                update.update(status="sent", sent_at=now, last_error=None, provider_id=provider_id)
             else:
                 update.update(
-                    status="failed" if attempts >= 8 else "pending",
+                    status="failed" if attempts >= max_attempts else "pending",
                     last_error=(error or "")[:500],
-                    next_attempt_at=now + min(300.0, 2.0**attempts),
+                    next_attempt_at=now + min(retry_max, 2.0**attempts),
                 )
-            self.db.table("alert_deliveries").update(delivery_id, update)
+            table.update(delivery_id, update)
+            return _delivery_from_row(table.get(delivery_id))
+
+    def claim_delivery(self, delivery_id: int, *, owner: str, now: float) -> Delivery | None:
+        """Mark a pending delivery ``sending`` before the provider is called; None when it
+        is not pending any more (sent, suppressed, or claimed by someone else)."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "update alert_deliveries set status = 'sending', sending_at = ?, claimed_by = ? "
+                "where id = ? and status = 'pending'",
+                [now, owner, delivery_id],
+            )
+            if cursor.rowcount != 1:
+                return None
+            return _delivery_from_row(self.db.table("alert_deliveries").get(delivery_id))
+
+    def release_delivery(self, delivery_id: int, *, now: float, note: str) -> None:
+        """Put a ``sending`` delivery back to pending, due now (it did not go out)."""
+        with self.transaction():
+            self.db.execute(
+                "update alert_deliveries set status = 'pending', next_attempt_at = ?, "
+                "claimed_by = null, last_error = ? where id = ? and status = 'sending'",
+                [now, note[:500], delivery_id],
+            )
+
+    def suppress_delivery(self, delivery_id: int, *, reason: str) -> None:
+        """Hold a pending delivery back for good (quiet hours); it stays recorded."""
+        with self.transaction():
+            self.db.execute(
+                "update alert_deliveries set status = 'suppressed', reason = ?, "
+                "claimed_by = null where id = ? and status = 'pending'",
+                [reason, delivery_id],
+            )
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        with self._lock:
+            rows = list(self.db.table("alert_deliveries").rows_where("id = ?", [delivery_id]))
+        return _delivery_from_row(rows[0]) if rows else None
+
+    def deliveries_by_ref(self, ref: str) -> list[Delivery]:
+        rows = self._select("alert_deliveries", [("ref = ?", ref.upper())], "id")
+        return [_delivery_from_row(r) for r in rows]
 
     def due_deliveries(self, now: float) -> list[Delivery]:
         """Pending deliveries whose next attempt is due."""
         return self.deliveries("pending", due_by=now)
 
     def deliveries(
-        self, status: str | None = None, *, due_by: float | None = None
+        self,
+        status: str | None = None,
+        *,
+        due_by: float | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        contact: str | None = None,
+        kind: str | None = None,
     ) -> list[Delivery]:
         rows = self._select(
-            "alert_deliveries", [("status = ?", status), ("next_attempt_at <= ?", due_by)], "id"
+            "alert_deliveries",
+            [
+                ("status = ?", status),
+                ("next_attempt_at <= ?", due_by),
+                ("created_at >= ?", since),
+                ("created_at < ?", until),
+                ("contact = ?", contact),
+                ("kind = ?", kind),
+            ],
+            "id",
         )
         return [_delivery_from_row(r) for r in rows]
+
+    def latest_unacknowledged_alert(self, contact: str) -> str | None:
+        """The event of the latest alert or escalation that went out to ``contact`` and is
+        not acknowledged yet, or None."""
+        with self._lock:
+            rows = list(
+                self.db.execute(
+                    "select d.event_id from alert_deliveries d join events e on e.id = d.event_id "
+                    "where d.contact = ? and d.kind in ('alert', 'escalation') "
+                    "and d.status in ('sent', 'sending') and e.acknowledged_at is null "
+                    "order by d.created_at desc, d.id desc limit 1",
+                    [contact],
+                ).fetchall()
+            )
+        return str(rows[0][0]) if rows else None
 
     # -- durable rule state ---------------------------------------------------
     def put_state(self, rule_id: str, key: str, value: object) -> None:
@@ -670,17 +834,18 @@ class Store:
     def _update_escalation(self, escalation_id: int, **fields: Any) -> None:
         self.db.table("escalations").update(escalation_id, fields)
 
-    # -- clips ------------------------------------------------------------------------
+    # -- clips (guardian/clips.py) ------------------------------------------------------
     def _add_clip_request(self, request: ClipRequest, now: float) -> None:
         self.db.table("clips").insert(
             {
-                "id": f"{request.event_id}:{request.camera}",
+                "id": clip_row_id(request.event_id, request.camera),
                 "event_id": request.event_id,
                 "camera": request.camera,
                 "start": request.start,
                 "end": request.end,
                 "status": "pending",
                 "created_at": now,
+                "updated_at": now,
             },
             ignore=True,
         )
@@ -691,6 +856,150 @@ class Store:
                 self.db.table("clips").rows_where("status = ?", [status], order_by="created_at")
             )
         return [ClipRequest(r["event_id"], r["camera"], r["start"], r["end"]) for r in rows]
+
+    def clip_for_event(self, event_id: str) -> Clip | None:
+        """The event's clip (paths relative to the clips folder), or None."""
+        with self._lock:
+            rows = list(
+                self.db.table("clips").rows_where(
+                    "event_id = ?", [event_id], order_by="created_at", limit=1
+                )
+            )
+        return _clip_from_row(rows[0]) if rows else None
+
+    def clip(self, clip_id: str) -> Clip | None:
+        with self._lock:
+            rows = list(self.db.table("clips").rows_where("id = ?", [clip_id]))
+        return _clip_from_row(rows[0]) if rows else None
+
+    def clips(
+        self,
+        *,
+        since: float | None = None,
+        status: str | None = None,
+        path: str | None = None,
+    ) -> list[Clip]:
+        """Clips whose window starts at or after ``since``, oldest first."""
+        rows = self._select(
+            "clips",
+            [('"start" >= ?', since), ("status = ?", status), ("path = ?", path)],
+            '"start", created_at',
+        )
+        return [_clip_from_row(r) for r in rows]
+
+    def update_clips(self, clip_ids: Iterable[str], **fields: Any) -> None:
+        """Set ``fields`` (status, reason, path, size_bytes, frames, duration, end …) on rows."""
+        ids = list(clip_ids)
+        if not ids:
+            return
+        fields["updated_at"] = time.time()
+        with self.transaction():
+            for clip_id in ids:
+                self.db.table("clips").update(clip_id, fields)
+
+    def clip_retention_rows(self) -> list[ClipRetention]:
+        """Written clips with what retention needs from their events."""
+        sql = (
+            "select clips.*, events.severity as ev_severity, events.reviewed_at as ev_reviewed, "
+            "events.acknowledged_at as ev_acked from clips left join events "
+            "on events.id = clips.event_id where clips.status = 'written' "
+            'order by clips."start"'
+        )
+        with self._lock:
+            rows = list(self.db.query(sql))
+        return [
+            ClipRetention(
+                clip=_clip_from_row(r),
+                critical=(r["ev_severity"] or "") == Severity.CRITICAL.value,
+                reviewed=r["ev_reviewed"] is not None or r["ev_acked"] is not None,
+            )
+            for r in rows
+        ]
+
+    # -- review page (guardian/review) -------------------------------------------------
+    def review_events(
+        self,
+        *,
+        start: float | None = None,
+        end: float | None = None,
+        camera: str | None = None,
+        rule_id: str | None = None,
+        unreviewed: bool = False,
+    ) -> list[ReviewedEvent]:
+        """Events that started in [start, end), oldest first, with ack and review state."""
+        rows = self._select(
+            "events",
+            [
+                ("started_at >= ?", start),
+                ("started_at < ?", end),
+                ("camera = ?", camera),
+                ("rule_id = ?", rule_id),
+                ("reviewed_at is null and 1 = ?", 1 if unreviewed else None),
+            ],
+            "started_at, id",
+        )
+        return [_reviewed_from_row(r) for r in rows]
+
+    def review_event(self, event_id: str) -> ReviewedEvent | None:
+        with self._lock:
+            rows = list(self.db.table("events").rows_where("id = ?", [event_id]))
+        return _reviewed_from_row(rows[0]) if rows else None
+
+    def mark_reviewed(self, event_id: str, *, by: str, now: float | None = None) -> bool:
+        """Mark an event reviewed (kept if it already was); False if unknown."""
+        now = time.time() if now is None else now
+        with self.transaction():
+            cursor = self.db.execute(
+                "update events set reviewed_at = coalesce(reviewed_at, ?), "
+                "reviewed_by = coalesce(reviewed_by, ?), "
+                "status = case when status = 'open' then 'reviewed' else status end "
+                "where id = ?",
+                [now, by, event_id],
+            )
+            return bool(cursor.rowcount)
+
+    def login_locked_until(self, key: str, now: float) -> float | None:
+        """When the lockout of ``key`` (a client address) ends, or None if not locked."""
+        with self._lock:
+            rows = list(self.db.table("login_failures").rows_where("key = ?", [key]))
+        if rows and rows[0]["locked_until"] is not None and rows[0]["locked_until"] > now:
+            return float(rows[0]["locked_until"])
+        return None
+
+    def record_login_failure(
+        self, key: str, *, now: float, max_failures: int, lockout: float
+    ) -> float | None:
+        """Count a failed login; after ``max_failures`` in a row, lock ``key`` out.
+
+        Returns when the lockout ends if this failure started one, else None.
+        """
+        with self.transaction():
+            table = self.db.table("login_failures")
+            rows = list(table.rows_where("key = ?", [key]))
+            failures = int(rows[0]["failures"] or 0) if rows else 0
+            locked_until: float | None = None
+            failures += 1
+            if failures >= max_failures:
+                locked_until, failures = now + lockout, 0
+            table.upsert(
+                {"key": key, "failures": failures, "last_at": now, "locked_until": locked_until},
+                pk="key",
+            )
+        return locked_until
+
+    def clear_login_failures(self, key: str) -> None:
+        with self.transaction():
+            self.db.execute("delete from login_failures where key = ?", [key])
+
+
+def _reviewed_from_row(r: dict[str, Any]) -> ReviewedEvent:
+    return ReviewedEvent(
+        event=_event_from_row(r),
+        acknowledged_at=r["acknowledged_at"],
+        acknowledged_by=r["acknowledged_by"],
+        reviewed_at=r["reviewed_at"],
+        reviewed_by=r.get("reviewed_by"),
+    )
 
 
 def _mode_json(request: ModeRequest | None) -> str | None:
@@ -767,6 +1076,15 @@ def _delivery_from_row(r: dict[str, Any]) -> Delivery:
         message=r["message"],
         status=r["status"],
         attempts=int(r["attempts"] or 0),
+        ref=r.get("ref") or delivery_ref(r["dedup_key"]),
+        created_at=float(r["created_at"]),
+        next_attempt_at=float(r["next_attempt_at"] or 0.0),
+        sent_at=r["sent_at"],
+        sending_at=r.get("sending_at"),
+        claimed_by=r.get("claimed_by"),
+        provider_id=r["provider_id"],
+        last_error=r["last_error"],
+        reason=r.get("reason"),
     )
 
 
@@ -785,4 +1103,37 @@ def _event_from_row(r: dict[str, Any]) -> Event:
         message=r["message"] or "",
         frame_index=r["frame_index"] if r["frame_index"] is not None else -1,
         status=EventStatus(r["status"]),
+    )
+
+
+def clip_row_id(event_id: str, camera: str) -> str:
+    """The id of an event's clip row."""
+    return f"{event_id}:{camera}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClipRetention:
+    """A written clip, with whether its event is critical and was reviewed (or acknowledged)."""
+
+    clip: Clip
+    critical: bool
+    reviewed: bool
+
+
+def _clip_from_row(r: dict[str, Any]) -> Clip:
+    return Clip(
+        clip_id=r["id"],
+        event_id=r["event_id"],
+        camera=r["camera"],
+        path=r["path"] or "",
+        start=float(r["start"]),
+        end=float(r["end"]),
+        thumbnail_path=r["thumbnail_path"],
+        snapshot_path=r["snapshot_path"],
+        size_bytes=int(r["size_bytes"] or 0),
+        status=r["status"] or "pending",
+        reason=r["reason"] or "",
+        frames=int(r.get("frames") or 0),
+        duration=float(r.get("duration") or 0.0),
+        created_at=float(r["created_at"] or 0.0),
     )

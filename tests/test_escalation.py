@@ -213,3 +213,31 @@ def test_queued_steps_are_sent_through_the_outbox(store: Store) -> None:
         "ALERT [critical] NOT ACKNOWLEDGED after 1 min: Someone in the water" in stream.getvalue()
     )
     assert [d.status for d in store.deliveries()] == ["sent"]
+
+
+def test_the_runner_gives_escalations_review_and_share_links(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`guardian run` wires the review page into escalations: a local contact gets the
+    event's page, a remote one a share link for a critical event only."""
+    from reviewsite import site_file
+
+    from guardian.cli import _rules
+    from guardian.config import load_site
+    from guardian.pipeline import Runner
+
+    monkeypatch.setenv("GUARDIAN_REVIEW_SECRET", "x" * 32)
+    bundle = load_site(
+        site_file(
+            tmp_path,
+            review="  url: https://guardian.example.org\n  secret_env: GUARDIAN_REVIEW_SECRET\n",
+        )
+    )
+    with Store(bundle.database_path) as store:
+        runner = Runner(bundle, _rules(bundle), store, out=io.StringIO())
+        make = runner.dispatcher.escalator.link_maker
+        assert make is not None
+        assert make("e1", "alex", "critical", T) == "https://guardian.example.org/events/e1"
+        share = make("e1", "gran", "critical", T)
+        assert share is not None and share.startswith("https://guardian.example.org/share/")
+        assert make("e1", "gran", "warning", T) is None  # remote: emergencies only

@@ -1,7 +1,20 @@
-"""Alert channels behind one protocol, and the outbox that sends through them."""
+"""Alert channels behind one protocol, and the outbox that sends through them.
+
+Channels: console and log (always), SMS through Twilio (:mod:`guardian.alerts.sms`),
+push through Apprise (:mod:`guardian.alerts.push`). SMS replies (ACK, YES/NO) come
+back through :mod:`guardian.alerts.inbound`.
+"""
 
 from guardian.alerts.base import DeliveryError, Notifier
 from guardian.alerts.console import ConsoleNotifier, LogNotifier
-from guardian.alerts.outbox import Outbox
+from guardian.alerts.outbox import Outbox, build_notifiers, build_outbox
 
-__all__ = ["ConsoleNotifier", "DeliveryError", "LogNotifier", "Notifier", "Outbox"]
+__all__ = [
+    "ConsoleNotifier",
+    "DeliveryError",
+    "LogNotifier",
+    "Notifier",
+    "Outbox",
+    "build_notifiers",
+    "build_outbox",
+]

@@ -12,12 +12,17 @@ advances the step, under a key naming the step, so no step is ever sent twice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from guardian.effects import Notification
 from guardian.modes import format_duration, write_transaction
 from guardian.store import Delivery, Escalation, Store
 
 log = logging.getLogger("guardian.alerts")
+
+#: (event id, contact id, severity, now) → a link to add to that contact's message, or None
+#: (see :func:`guardian.review.auth.escalation_link_maker`: share links for remote contacts)
+LinkMaker = Callable[[str, str, str, float], str | None]
 
 
 def escalation_key(escalation_id: int, step: int, channel: str, contact: str) -> str:
@@ -28,8 +33,9 @@ def escalation_key(escalation_id: int, step: int, channel: str, contact: str) ->
 class Escalator:
     """Runs due escalation steps; call :meth:`tick` every few seconds."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, link_maker: LinkMaker | None = None) -> None:
         self.store = store
+        self.link_maker = link_maker
 
     def tick(self, now: float) -> list[Delivery]:
         """Do every step due at ``now``: one step per escalation and tick.
@@ -57,6 +63,13 @@ class Escalator:
             if esc.step < total:
                 contact = esc.contacts[esc.step % len(esc.contacts)]
                 message = self._message(esc, now)
+                link = (
+                    self.link_maker(esc.event_id, contact, esc.severity, now)
+                    if self.link_maker
+                    else None
+                )
+                if link:
+                    message += f" — see: {link}"
                 for channel in esc.channels:
                     note = Notification(
                         key=escalation_key(escalation_id, esc.step, channel, contact),

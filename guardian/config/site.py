@@ -30,16 +30,17 @@ from pydantic import (
     model_validator,
 )
 
+from guardian.config.alerts import AlertsConfig
+from guardian.config.checks import URL_RE, check_env_name
+from guardian.config.clips import ClipsConfig
 from guardian.config.durations import Duration
 from guardian.config.problems import located_error
+from guardian.config.review import ReviewConfig
 
 SourceKind = Literal["file", "url", "usb", "folder"]
 Channel = Literal["console", "sms", "push"]
 
 _ID_RE = re.compile(r"^[a-z0-9_-]+$")
-_ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_URL_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
-_PHONE_RE = re.compile(r"^\+?[\d\s().-]{6,}$")
 _VIDEO_SUFFIXES = frozenset(
     {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
 )
@@ -54,34 +55,6 @@ def check_id(value: str, what: str) -> str:
             f"— for example '{fixed}'"
         )
     return value
-
-
-def check_env_name(value: Any, key: str, example: str) -> Any:
-    """Reject anything that is not an environment-variable NAME (secrets stay out of files)."""
-    if not isinstance(value, str) or _ENV_NAME_RE.match(value):
-        return value
-    stripped = value.strip()
-    if _PHONE_RE.match(stripped) and sum(c.isdigit() for c in stripped) >= 6:
-        raise ValueError(
-            f"'{key}' looks like a phone number — it must be the NAME of an environment "
-            f"variable, never the number itself: write '{key}: {example}' and put the number "
-            f"in the environment (export {example}='+33...')"
-        )
-    looks_secret = (
-        len(stripped) >= 16
-        or _URL_RE.match(stripped) is not None
-        or any(c in stripped for c in ":/@=?")
-    )
-    if looks_secret:
-        raise ValueError(
-            f"'{key}' looks like a token or URL — it must be the NAME of an environment "
-            f"variable holding it, never the secret itself: write '{key}: {example}' and put "
-            f"the value in the environment (export {example}='...')"
-        )
-    raise ValueError(
-        f"'{key}' must be the NAME of an environment variable: capital letters, digits and "
-        f"'_', not starting with a digit — for example '{example}'"
-    )
 
 
 def _as_text(value: Any) -> Any:
@@ -184,7 +157,7 @@ class CameraConfig(BaseModel):
         """
         if isinstance(self.source, int) or self.source.strip().isdigit():
             return "usb"
-        if _URL_RE.match(self.source):
+        if URL_RE.match(self.source):
             return "url"
         if self._source_kind is not None:
             return self._source_kind
@@ -282,6 +255,13 @@ class ContactConfig(BaseModel):
     )
     channels: tuple[Channel, ...] = Field(
         ("console",), description="how to reach this contact: console, sms, push"
+    )
+    remote: bool = Field(
+        False,
+        description=(
+            "true for someone away from the site (a neighbour, family): they get a clip "
+            "link only in escalations of an unacknowledged critical event, never in first alerts"
+        ),
     )
 
     @field_validator("id")
@@ -569,6 +549,18 @@ class SiteConfig(BaseModel):
         default_factory=ModesConfig,
         description="supervised mode: how long it lasts, mode questions, a schedule",
     )
+    alerts: AlertsConfig = Field(
+        default_factory=AlertsConfig,
+        description="SMS provider (Twilio), quiet hours, retries and the morning digest",
+    )
+    review: ReviewConfig = Field(
+        default_factory=ReviewConfig,
+        description="the review page (guardian serve): address, login, night window",
+    )
+    clips: ClipsConfig = Field(
+        default_factory=ClipsConfig,
+        description="event clips: seconds before/after, buffer, free-space floor, retention",
+    )
 
     @field_validator("cameras")
     @classmethod
@@ -593,6 +585,21 @@ class SiteConfig(BaseModel):
                     section,
                     again,
                     "id",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _digest_contacts_known(self) -> SiteConfig:
+        known = [c.id for c in self.contacts]
+        for index, contact in enumerate(self.alerts.digest.contacts):
+            if contact not in known:
+                raise located_error(
+                    f"digest contact '{contact}' is not in 'contacts' — known contacts: "
+                    f"{', '.join(known) or 'none'}",
+                    "alerts",
+                    "digest",
+                    "contacts",
+                    index,
                 )
         return self
 

@@ -1,0 +1,301 @@
+"""The morning digest: what happened in a range (by default the last 24 h), in a few lines.
+
+Critical events come first, each flagged when still not acknowledged; then counts per
+rule; alerts held back by quiet hours and deliveries that failed are counted; the
+review page's address ends it when one is given. ``queue_digest`` writes it to the
+outbox (kind ``digest``) under one key per local day, channel and contact, so a day's
+digest is sent once however often the job runs (a restart at 07:00, a manual
+``guardian digest --send``). The runner schedules it with the site's
+``alerts.digest.cron`` (default ``0 7 * * *``) in the site's time zone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from guardian.store import Delivery, Store
+
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
+
+    from guardian.alerts.outbox import Outbox
+    from guardian.config.site import SiteConfig
+    from guardian.scheduler import Scheduler
+
+log = logging.getLogger("guardian.digest")
+
+_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
+#: events listed one per line (the rest are only counted)
+MAX_LINES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class DigestEvent:
+    """One event as the digest lists it."""
+
+    event_id: str
+    rule_id: str
+    alias: str
+    severity: str
+    camera: str
+    zone: str | None
+    started_at: float
+    acknowledged: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RuleCount:
+    """How many events one rule had in the range, and how many are not acknowledged."""
+
+    rule_id: str
+    alias: str
+    severity: str
+    count: int
+    unacknowledged: int
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """The summary of a range of time."""
+
+    site_name: str
+    timezone: str
+    start: float
+    end: float
+    events: tuple[DigestEvent, ...]  # critical first, then warning, info; oldest first
+    rules: tuple[RuleCount, ...]  # most severe first, then most events
+    suppressed: int  # alerts held back by quiet hours
+    failed: int  # deliveries given up
+    review_url: str | None = None
+
+    @property
+    def critical(self) -> int:
+        return sum(1 for e in self.events if e.severity == "critical")
+
+    @property
+    def unacknowledged_critical(self) -> int:
+        return sum(1 for e in self.events if e.severity == "critical" and not e.acknowledged)
+
+    def text(self) -> str:
+        """The digest as sent: short lines, fit for an SMS or a push."""
+        zone = ZoneInfo(self.timezone)
+        start = dt.datetime.fromtimestamp(self.start, zone)
+        end = dt.datetime.fromtimestamp(self.end, zone)
+        lines = [f"{self.site_name} digest {start:%a %d %b %H:%M} to {end:%a %d %b %H:%M}"]
+        if not self.events:
+            lines.append("No events.")
+        else:
+            by_severity = Counter(e.severity for e in self.events)
+            counts = ", ".join(
+                f"{by_severity[s]} {s}"
+                for s in sorted(by_severity, key=lambda s: _SEVERITY_ORDER.get(s, 3))
+            )
+            lines.append(f"{len(self.events)} event(s): {counts}.")
+            if self.unacknowledged_critical:
+                lines.append(f"{self.unacknowledged_critical} critical NOT ACKNOWLEDGED.")
+            shown = [e for e in self.events if e.severity != "info"][:MAX_LINES]
+            for event in shown:
+                when = dt.datetime.fromtimestamp(event.started_at, zone)
+                flag = "" if event.acknowledged else " - not acknowledged"
+                where = event.camera + (f"/{event.zone}" if event.zone else "")
+                lines.append(f"{event.severity.upper()} {when:%H:%M} {event.alias} ({where}){flag}")
+            per_rule = "; ".join(
+                f"{r.alias} {r.count}"
+                + (f" ({r.unacknowledged} unack.)" if r.unacknowledged else "")
+                for r in self.rules
+            )
+            lines.append(f"Per rule: {per_rule}.")
+        if self.suppressed:
+            lines.append(f"{self.suppressed} alert(s) held back by quiet hours.")
+        if self.failed:
+            lines.append(f"{self.failed} alert(s) could not be delivered.")
+        if self.review_url:
+            lines.append(f"Review: {self.review_url}")
+        return "\n".join(lines)
+
+
+def build_digest(
+    store: Store,
+    site: SiteConfig,
+    *,
+    start: float,
+    end: float,
+    review_url: str | None = None,
+) -> Digest:
+    """The digest of events that started in [start, end)."""
+    events = [e for e in store.events(since=start) if e.started_at < end]
+    listed = sorted(
+        (
+            DigestEvent(
+                event_id=e.event_id,
+                rule_id=e.rule_id,
+                alias=e.rule_alias,
+                severity=e.severity.value,
+                camera=e.camera,
+                zone=e.zone,
+                started_at=e.started_at,
+                acknowledged=store.is_acknowledged(e.event_id),
+            )
+            for e in events
+        ),
+        key=lambda e: (_SEVERITY_ORDER.get(e.severity, 3), e.started_at),
+    )
+    counts: dict[str, list[DigestEvent]] = {}
+    for event in listed:
+        counts.setdefault(event.rule_id, []).append(event)
+    rules = sorted(
+        (
+            RuleCount(
+                rule_id=rule_id,
+                alias=items[0].alias,
+                severity=items[0].severity,
+                count=len(items),
+                unacknowledged=sum(
+                    1 for e in items if not e.acknowledged and e.severity == "critical"
+                ),
+            )
+            for rule_id, items in counts.items()
+        ),
+        key=lambda r: (_SEVERITY_ORDER.get(r.severity, 3), -r.count, r.rule_id),
+    )
+    in_range = store.deliveries(since=start, until=end)
+    return Digest(
+        site_name=site.site.name,
+        timezone=site.site.timezone,
+        start=start,
+        end=end,
+        events=tuple(listed),
+        rules=tuple(rules),
+        suppressed=sum(1 for d in in_range if d.status == "suppressed"),
+        failed=sum(1 for d in in_range if d.status == "failed" and d.kind != "digest"),
+        review_url=review_url or None,
+    )
+
+
+def digest_key(day: str, channel: str, contact: str, *, manual: float | None = None) -> str:
+    """The outbox key of one day's digest (``YYYY-MM-DD``, local) to one contact; a
+    manual one is keyed by when it was asked for."""
+    if manual is not None:
+        return f"digest:{day}:manual-{manual:.3f}:{channel}:{contact}"
+    return f"digest:{day}:{channel}:{contact}"
+
+
+def digest_recipients(site: SiteConfig) -> list[tuple[str, str]]:
+    """(channel, contact) pairs the digest goes to: the digest's channels that each
+    chosen contact also lists in its own ``channels``."""
+    cfg = site.alerts.digest
+    wanted = set(cfg.contacts)
+    pairs: list[tuple[str, str]] = []
+    for contact in site.contacts:
+        if wanted and contact.id not in wanted:
+            continue
+        for channel in cfg.channels:
+            if channel in contact.channels:
+                pairs.append((channel, contact.id))
+    return pairs
+
+
+def queue_digest(
+    store: Store,
+    outbox: Outbox,
+    site: SiteConfig,
+    *,
+    now: float,
+    start: float | None = None,
+    review_url: str | None = None,
+    manual: bool = False,
+) -> tuple[Digest, list[Delivery]]:
+    """Build the digest of [start (default ``now`` - ``alerts.digest.hours``), now), queue
+    it for every recipient under the local day's key, and send it.
+
+    Returns the digest and the deliveries newly queued (none when today's was already).
+    A ``manual`` digest (``guardian digest --send``) has its own key: it is sent even
+    when the scheduled one went out today."""
+    cfg = site.alerts.digest
+    start = now - cfg.hours if start is None else start
+    digest = build_digest(store, site, start=start, end=now, review_url=review_url)
+    day = dt.datetime.fromtimestamp(now, ZoneInfo(site.site.timezone)).date().isoformat()
+    text = digest.text()
+    queued = []
+    for channel, contact in digest_recipients(site):
+        delivery = store.enqueue_delivery(
+            dedup_key=digest_key(day, channel, contact, manual=now if manual else None),
+            event_id=None,
+            rule_id=None,
+            kind="digest",
+            severity="info",
+            channel=channel,
+            contact=contact,
+            message=text,
+        )
+        if delivery is not None:
+            queued.append(delivery)
+    for delivery in queued:
+        outbox.send(delivery, now=now)
+    log.info("digest of %s: %d event(s), %d delivery(ies)", day, len(digest.events), len(queued))
+    return digest, queued
+
+
+def digest_trigger(site: SiteConfig) -> CronTrigger:
+    """When the digest runs: ``alerts.digest.cron`` in the site's time zone."""
+    from guardian.config.site import crontab_trigger
+
+    return crontab_trigger(site.alerts.digest.cron, site.site.timezone)
+
+
+def digest_job(
+    store: Store,
+    outbox: Outbox,
+    site: SiteConfig,
+    *,
+    clock: Callable[[], float],
+    review_url: str | None = None,
+) -> Callable[[], tuple[Digest, list[Delivery]]]:
+    """The function the scheduler runs at the digest's time."""
+
+    def run() -> tuple[Digest, list[Delivery]]:
+        return queue_digest(store, outbox, site, now=clock(), review_url=review_url)
+
+    return run
+
+
+def add_digest_job(
+    scheduler: Scheduler,
+    store: Store,
+    outbox: Outbox,
+    site: SiteConfig,
+    *,
+    clock: Callable[[], float],
+    review_url: str | None = None,
+) -> bool:
+    """Schedule the digest on the runner's scheduler; False when it is disabled or has
+    no recipient."""
+    if not site.alerts.digest.enabled or not digest_recipients(site):
+        return False
+    scheduler.add(
+        digest_trigger(site),
+        digest_job(store, outbox, site, clock=clock, review_url=review_url),
+        "digest",
+        name=f"{site.alerts.digest.cron}: morning digest",
+    )
+    return True
+
+
+__all__ = [
+    "Digest",
+    "DigestEvent",
+    "RuleCount",
+    "add_digest_job",
+    "build_digest",
+    "digest_job",
+    "digest_key",
+    "digest_recipients",
+    "digest_trigger",
+    "queue_digest",
+]

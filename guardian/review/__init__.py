@@ -1,0 +1,1 @@
+"""The morning review page (``guardian serve``), ``guardian review`` and share links."""

@@ -1,0 +1,81 @@
+"""The review page in Debian's headless Chromium (Selenium): log in, see the night's
+events, play a clip (its ``currentTime`` advances), acknowledge one, switch mode — and
+check the last two in SQLite. A screenshot is saved to ``test-artifacts/review.png``."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from browser import chromium, poll, require_browser, save_screenshot
+from reviewsite import NOW, PASSWORD, build_night, make_mp4, start_server
+
+
+def test_review_page_in_chromium(tmp_path: Path) -> None:
+    require_browser()
+    night = build_night(tmp_path / "site", make_mp4(tmp_path / "sample.mp4", seconds=6))
+    server = start_server(night)
+    db = night.bundle.database_path
+    try:
+        with chromium() as driver:
+            from selenium.webdriver.common.by import By
+
+            driver.get(server.url + "/")
+            poll(lambda: "/login" in driver.current_url, what="the redirect to /login")
+            driver.find_element(By.ID, "password").send_keys(PASSWORD)
+            driver.find_element(By.ID, "login").click()
+            poll(
+                lambda: driver.find_elements(By.ID, "event-ev-crit"),
+                what="the night's events after logging in",
+            )
+            # the night's events, critical first; events outside the night are not shown
+            ids = [e.get_attribute("id") for e in driver.find_elements(By.CSS_SELECTOR, "article")]
+            assert ids == ["event-ev-crit", "event-ev-warn", "event-ev-skip", "event-ev-info"]
+            assert "night of Sun 2026-11-22" in driver.find_element(By.ID, "window").text
+
+            video = driver.find_element(By.CSS_SELECTOR, "#event-ev-crit video")
+            driver.execute_script("arguments[0].muted = true; arguments[0].play();", video)
+            start = poll(
+                lambda: driver.execute_script(
+                    "const v = arguments[0]; return v.readyState >= 2 ? [v.videoWidth, "
+                    "v.videoHeight, v.duration] : null;",
+                    video,
+                ),
+                what="the clip to load",
+            )
+            assert start[:2] == [320, 240] and abs(start[2] - 6.0) < 0.2
+            played = poll(
+                lambda: (
+                    (t := driver.execute_script("return arguments[0].currentTime;", video)) > 1.0
+                    and t
+                ),
+                timeout=30,
+                what="currentTime to advance past 1 s",
+            )
+            assert played > 1.0
+            assert driver.execute_script("return arguments[0].error;", video) is None
+            save_screenshot(driver, "review-playing.png")
+
+            driver.find_element(By.CSS_SELECTOR, "#event-ev-crit button[name=ack]").click()
+            text = "return document.querySelector(arguments[0])?.textContent ?? '';"
+            poll(
+                lambda: "acknowledged by alex" in driver.execute_script(text, "#event-ev-crit"),
+                what="the event to show as acknowledged",
+            )
+            driver.find_element(By.CSS_SELECTOR, "button[name=supervised]").click()
+            poll(
+                lambda: driver.execute_script(text, "#mode") == "supervised",
+                what="the mode to show supervised",
+            )
+            shot = save_screenshot(driver, "review.png")
+            assert shot.stat().st_size > 10_000
+    finally:
+        server.shutdown()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(
+            "select acknowledged_by, acknowledged_at from events where id = 'ev-crit'"
+        ).fetchone() == ("alex", NOW)
+        assert conn.execute(
+            "select mode, until, by, source from mode_changes order by id desc"
+        ).fetchone() == ("supervised", NOW + 7200, "alex", "web")
+    night.store.close()
