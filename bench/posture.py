@@ -13,9 +13,9 @@ the estimated onset and the reading that first carries it comes no later than ``
 s after the estimated on-ground frame. Any other fall on any track is a false alarm.
 
 The detector costs ~70 ms a frame, so its output (boxes, scores, keypoints of every
-frame) is cached per clip in ``--cache`` (default ``/tmp/guardian-pose-cache``, never
-inside the project) and built there when missing; the tracker and the estimator always
-run live.
+frame) is cached per clip by :func:`guardian.fall.data.clip_detections` in ``--cache``
+(default ``~/.cache/guardian/fall-keypoints``, never inside the project) and built there
+when missing; the tracker and the estimator always run live.
 
     .venv/bin/python bench/posture.py [--fps 9|18] [--out FILE] [--cache DIR | --no-cache]
     .venv/bin/python bench/posture.py --show bench/results/posture-9fps.json
@@ -24,51 +24,36 @@ run live.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from guardian.detection import PoseDetector
+from guardian.fall.data import (
+    IMGSZ,
+    ClipDetections,
+    FallClip,
+    clip_detections,
+    default_cache_dir,
+    fall_clips,
+)
 from guardian.pose import PostureTracker
-from guardian.records import Box, Detection, Keypoint, Posture
-from guardian.sources import open_source
+from guardian.records import Posture
 from guardian.tracking import Tracker
 
-GROUND_TRUTH = "ground_truth/upfall_subject1_trial1.csv"
 #: a fall may be dated this much before the estimated onset (the estimate is ±3–5 frames)
 EARLY = 0.5
 #: ... and must be reported no later than this after the estimated on-ground frame
 LATE = 2.0
-#: detector settings of the cache (a cache made with other settings is rebuilt)
-IMGSZ = 640
-CONFIDENCE = 0.35
 #: file timestamps are an arbitrary epoch plus the position in the clip
 EPOCH = 1_700_000_000.0
-
-FrameDets = tuple[int, float, tuple[Detection, ...]]
-
-
-@dataclass(frozen=True)
-class ClipTruth:
-    file: str
-    activity: int
-    name: str
-    camera: str
-    fps: float
-    is_fall: bool
-    onset: int | None
-    on_ground: int | None
 
 
 def corpus() -> Path:
@@ -78,105 +63,11 @@ def corpus() -> Path:
     return path
 
 
-def ground_truth(root: Path) -> list[ClipTruth]:
-    out = []
-    with open(root / GROUND_TRUTH, newline="") as handle:
-        for row in csv.DictReader(handle):
-            out.append(
-                ClipTruth(
-                    file=row["file"],
-                    activity=int(row["activity_id"]),
-                    name=row["activity_name"],
-                    camera=row["camera"],
-                    fps=float(row["fps"]),
-                    is_fall=row["is_fall"] == "1",
-                    onset=int(row["fall_onset_frame_est"]) if row["fall_onset_frame_est"] else None,
-                    on_ground=int(row["on_ground_frame_est"])
-                    if row["on_ground_frame_est"]
-                    else None,
-                )
-            )
-    return out
-
-
-class Detections:
-    """Per-frame detections of a clip: from the cache, or the model (then cached)."""
-
-    def __init__(self, cache: Path | None) -> None:
-        self.cache = cache
-        self._detector: PoseDetector | None = None
-
-    def detector(self) -> PoseDetector:
-        if self._detector is None:
-            self._detector = PoseDetector(
-                models_dir=REPO / "models", backend="onnx", imgsz=IMGSZ, confidence=CONFIDENCE
-            )
-        return self._detector
-
-    def clip(self, path: Path) -> tuple[list[FrameDets], int, int]:
-        target = self.cache / f"{path.stem}.npz" if self.cache else None
-        if target is not None and target.is_file():
-            loaded = _load(target)
-            if loaded is not None:
-                return loaded
-        frames: list[FrameDets] = []
-        width = height = 0
-        source = open_source(path.stem, path, fps=1000.0)  # every frame
-        try:
-            for frame in source.frames():
-                frames.append((frame.index, frame.pts, self.detector().detect(frame.image)))
-                width, height = frame.width, frame.height
-        finally:
-            source.close()
-        if target is not None:
-            _save(target, frames, width, height)
-        return frames, width, height
-
-
-def _save(target: Path, frames: list[FrameDets], width: int, height: int) -> None:
-    dets = [d for _, _, ds in frames for d in ds]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        index=np.array([i for i, _, _ in frames]),
-        pts=np.array([p for _, p, _ in frames]),
-        count=np.array([len(ds) for _, _, ds in frames]),
-        boxes=np.array([(d.box.x1, d.box.y1, d.box.x2, d.box.y2) for d in dets]).reshape(-1, 4),
-        scores=np.array([d.score for d in dets], dtype=float),
-        kps=np.array([[(k.x, k.y, k.conf) for k in d.keypoints] for d in dets]).reshape(-1, 17, 3),
-        width=width,
-        height=height,
-        settings=np.array([IMGSZ, CONFIDENCE]),
-    )
-    os.replace(tmp, target)
-
-
-def _load(target: Path) -> tuple[list[FrameDets], int, int] | None:
-    z = np.load(target)
-    if "settings" in z.files and tuple(z["settings"]) != (IMGSZ, CONFIDENCE):
-        return None
-    offsets = np.concatenate([[0], np.cumsum(z["count"])]).tolist()
-    boxes, scores, kps = z["boxes"].tolist(), z["scores"].tolist(), z["kps"].tolist()
-    frames: list[FrameDets] = []
-    for i, (index, pts) in enumerate(zip(z["index"].tolist(), z["pts"].tolist(), strict=True)):
-        dets = tuple(
-            Detection(
-                Box(*boxes[j]),
-                scores[j],
-                tuple(Keypoint(x, y, c) for x, y, c in kps[j]),
-            )
-            for j in range(offsets[i], offsets[i + 1])
-        )
-        frames.append((int(index), float(pts), dets))
-    return frames, int(z["width"]), int(z["height"])
-
-
-def evaluate(
-    truth: ClipTruth, frames: list[FrameDets], width: int, height: int, step: int
-) -> dict[str, Any]:
+def evaluate(truth: FallClip, dets: ClipDetections, step: int) -> dict[str, Any]:
     """Tracker + PostureTracker over every ``step``-th frame; the clip's row of the table."""
-    tracker = Tracker(truth.camera)
+    frames, width, height = dets.frames, dets.width, dets.height
+    camera = truth.view.removeprefix("upfall-").capitalize()  # upfall-cam1 → Cam1
+    tracker = Tracker(truth.name)
     postures = PostureTracker()
     # fall_at → (first reported, tracks): a fall handed on to a new track is still one fall
     falls: dict[float, tuple[float, list[int]]] = {}
@@ -215,10 +106,10 @@ def evaluate(
                 detected = ev
                 break
     row: dict[str, Any] = {
-        "clip": Path(truth.file).name,
-        "activity": f"A{truth.activity:02d}",
-        "name": truth.name,
-        "camera": truth.camera,
+        "clip": Path(truth.path).name,
+        "activity": truth.name.split("_")[2],  # UPFall_S1_A01_T1_Cam1 → A01
+        "name": truth.activity,
+        "camera": camera,
         "is_fall": truth.is_fall,
         "frames": sum(1 for i, _, _ in frames if i % step == 0),
         "falls": events,
@@ -303,7 +194,9 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, help="JSON to write (default bench/results/posture-<fps>fps.json)"
     )
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/guardian-pose-cache"))
+    parser.add_argument(
+        "--cache", type=Path, default=default_cache_dir(), help=f"default {default_cache_dir()}"
+    )
     parser.add_argument("--no-cache", action="store_true", help="run the model on every frame")
     parser.add_argument("--show", type=Path, metavar="JSON", help="only print a saved run")
     args = parser.parse_args()
@@ -312,14 +205,14 @@ def main() -> None:
         return
 
     root = corpus()
-    truths = ground_truth(root)
+    truths = [c for c in fall_clips(root) if c.source == "upfall"]
     step = 18 // args.fps
-    source = Detections(None if args.no_cache else args.cache)
     rows = []
-    for truth in truths:
-        print(f"… {Path(truth.file).name}", file=sys.stderr, flush=True)
-        frames, width, height = source.clip(root / truth.file)
-        rows.append(evaluate(truth, frames, width, height, step))
+    with tempfile.TemporaryDirectory() as scratch:
+        cache = Path(scratch) if args.no_cache else args.cache
+        for truth in truths:
+            print(f"… {Path(truth.path).name}", file=sys.stderr, flush=True)
+            rows.append(evaluate(truth, clip_detections(truth, root, cache_dir=cache), step))
     report = {
         "machine": {
             "cpus": os.cpu_count(),

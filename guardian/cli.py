@@ -18,6 +18,8 @@ from guardian import __version__
 from guardian.alerts.cli import add_alert_commands
 from guardian.clips.cli import add_clips_commands
 from guardian.config import ConfigError, SiteBundle, load_site
+from guardian.fall.cli import add_fall_commands
+from guardian.identity.cli import add_identity_commands
 from guardian.review.cli import add_review_commands
 from guardian.rules import RuleSet, load_rules
 
@@ -272,6 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_review_commands(sub)
     add_alert_commands(sub)
     add_clips_commands(sub)
+    add_identity_commands(sub)
+    add_fall_commands(sub)
     return parser
 
 

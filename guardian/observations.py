@@ -51,6 +51,8 @@ def to_json(obs: Observation) -> str:
             "hits": t.hits,
             "role": t.role,
             "person": t.person_id,
+            **({"responsible": True} if t.responsible else {}),
+            **({"name": t.name} if t.name is not None else {}),
         }
         for t in obs.tracks
     ]
@@ -106,6 +108,8 @@ def from_json(line: str) -> Observation:
             hits=t["hits"],
             role=t.get("role", "unknown"),
             person_id=t.get("person"),
+            responsible=bool(t.get("responsible", False)),
+            name=t.get("name"),
         )
         for t in d["tracks"]
     )

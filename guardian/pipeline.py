@@ -18,12 +18,13 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from guardian.alerts import build_outbox
 from guardian.alerts.escalation import Escalator
 from guardian.clips import CameraClips, add_retention_job, build_recorder
 from guardian.config import CameraConfig, SiteBundle, ZoneConfig
+from guardian.config.pose import build_posture_tracker
 from guardian.detection import PoseDetector
 from guardian.digest import add_digest_job
 from guardian.dispatch import Dispatcher
@@ -39,6 +40,9 @@ from guardian.sources import FrameSource, SourceError, open_source
 from guardian.store import Store
 from guardian.tracking import Tracker
 from guardian.zones import Zone, ZoneTracker
+
+if TYPE_CHECKING:
+    from guardian.identity.manager import CameraIdentity, SiteIdentity
 
 log = logging.getLogger("guardian.pipeline")
 
@@ -97,6 +101,7 @@ class CameraPipeline:
         *,
         scene_zones: Iterable[str] = (),
         postures: PostureTracker | None = None,
+        identity: CameraIdentity | None = None,
     ) -> None:
         self.camera = camera
         self.detect = detect
@@ -106,6 +111,8 @@ class CameraPipeline:
         #: zones watched for new objects (background changes); none: no scene stage
         self.scene_zones = frozenset(scene_zones)
         self.postures = postures if postures is not None else PostureTracker()
+        #: appearance samples of new, unidentified tracks (the site identity's camera half)
+        self.identity = identity
         self._zones: ZoneTracker | None = None
         self._scene: SceneWatcher | None = None
         self._size: tuple[int, int] | None = None
@@ -132,6 +139,9 @@ class CameraPipeline:
         t4 = time.perf_counter()
         changes = self._scene.update(frame.image, tracks, frame.timestamp) if self._scene else ()
         t5 = time.perf_counter()
+        if self.identity is not None:  # new tracks only, a few times each; then nothing
+            self.identity.sample(frame, tracks)
+            self.times.add("identity", time.perf_counter() - t5)
         self.times.add("inference", t1 - t0)
         self.times.add("tracking", t2 - t1)
         self.times.add("zones", t3 - t2)
@@ -297,6 +307,17 @@ class Runner:
         )
         self.writer = ObservationWriter(record) if record else None
         self.detector_factory = detector_factory or self._default_detector
+        #: who is who across cameras (None: no identity section, nothing loads)
+        self.identity: SiteIdentity | None = None
+        if site.identity.enabled:
+            from guardian.identity.manager import build_site_identity
+
+            self.identity = build_site_identity(
+                site.identity,
+                [c.id for c in site.cameras if c.enabled],
+                database=bundle.database_path,
+                threads=self._threads_per_camera(),
+            )
         self.events: list[Event] = []
         self.times = StageTimes()
         self.workers: list[CameraWorker] = []
@@ -353,6 +374,8 @@ class Runner:
                 tracker,
                 StageTimes(),
                 scene_zones=scene_zones,
+                postures=build_posture_tracker(site.pose, self.bundle.base_dir),
+                identity=self.identity.camera(cam.id) if self.identity is not None else None,
             )
             clips = self.clips.camera(cam.id) if self.clips is not None else None
             self.workers.append(CameraWorker(opener, pipe, q, self.stop, clips))
@@ -410,6 +433,10 @@ class Runner:
 
     def handle(self, obs: Observation) -> None:
         """Rules → events + state + requests (one transaction) → side effects."""
+        if self.identity is not None:  # person, role, name, responsible before the rules
+            t = time.perf_counter()
+            obs = self.identity.update(obs)
+            self.times.add("identity", time.perf_counter() - t)
         if self.writer is not None:
             self.writer.write(obs)
         t0 = time.perf_counter()

@@ -149,6 +149,10 @@ class Track:
     history: tuple[TrackPoint, ...] = field(default=(), repr=False, compare=False)
     role: str = "unknown"
     person_id: str | None = None
+    #: the supervising adult (an enrolled person marked responsible; the lanyard token)
+    responsible: bool = False
+    #: the enrolled person's id (``guardian enroll``); None for people not enrolled
+    name: str | None = None
 
     @property
     def visible(self) -> bool:

@@ -201,6 +201,36 @@ def _m003_clips(db: sqlite_utils.Database) -> None:
     table.create_index(["path"])
 
 
+def _m006_people(db: sqlite_utils.Database) -> None:
+    """Enrolled people (``guardian enroll``) and their appearance samples: embeddings and
+    colour histograms as float32 blobs; the photo itself only when asked to keep it."""
+    db.table("people").create(
+        {
+            "id": str,
+            "name": str,
+            "role": str,
+            "responsible": int,
+            "enrolled_at": float,
+        },
+        pk="id",
+    )
+    db.table("person_samples").create(
+        {
+            "id": int,
+            "person_id": str,
+            "source": str,
+            "embedding": bytes,
+            "torso": bytes,
+            "legs": bytes,
+            "proportions": bytes,
+            "photo": bytes,
+        },
+        pk="id",
+        foreign_keys=[("person_id", "people", "id")],
+    )
+    db.table("person_samples").create_index(["person_id"])
+
+
 #: Guardian's schema steps, oldest first. Never edit a step that has shipped: add one.
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
@@ -208,6 +238,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("003_clips", _m003_clips),
     ("004_outbox", _m004_outbox),
     ("005_review", _m005_review),
+    ("006_people", _m006_people),
 )
 
 

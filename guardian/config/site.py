@@ -34,6 +34,8 @@ from guardian.config.alerts import AlertsConfig
 from guardian.config.checks import URL_RE, check_env_name
 from guardian.config.clips import ClipsConfig
 from guardian.config.durations import Duration
+from guardian.config.identity import IdentityConfig, disabled_identity
+from guardian.config.pose import PoseConfig
 from guardian.config.problems import located_error
 from guardian.config.review import ReviewConfig
 
@@ -544,6 +546,10 @@ class SiteConfig(BaseModel):
         default_factory=DetectionConfig, description="pose model settings"
     )
     tracking: TrackingConfig = Field(default_factory=TrackingConfig, description="tracker settings")
+    pose: PoseConfig = Field(
+        default_factory=PoseConfig,
+        description="posture and fall estimation: learned, hybrid or geometric model",
+    )
     contacts: tuple[ContactConfig, ...] = Field((), description="people to alert")
     modes: ModesConfig = Field(
         default_factory=ModesConfig,
@@ -560,6 +566,10 @@ class SiteConfig(BaseModel):
     clips: ClipsConfig = Field(
         default_factory=ClipsConfig,
         description="event clips: seconds before/after, buffer, free-space floor, retention",
+    )
+    identity: IdentityConfig = Field(
+        default_factory=disabled_identity,
+        description="who is who across cameras: camera graph, hand-off thresholds, roles",
     )
 
     @field_validator("cameras")
@@ -600,6 +610,23 @@ class SiteConfig(BaseModel):
                     "digest",
                     "contacts",
                     index,
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _identity_cameras_known(self) -> SiteConfig:
+        import difflib
+
+        known = [c.id for c in self.cameras]
+        for camera, loc in self.identity.camera_refs():
+            if camera not in known:
+                guess = difflib.get_close_matches(camera, known, n=1)
+                raise located_error(
+                    f"identity names camera '{camera}', which is not in 'cameras' — known "
+                    f"cameras: {', '.join(known)}"
+                    + (f" (did you mean '{guess[0]}'?)" if guess else ""),
+                    "identity",
+                    *loc,
                 )
         return self
 

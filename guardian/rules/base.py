@@ -38,6 +38,10 @@ class Hit:
     person_id: str | None = None
     role: str = "unknown"
     detail: str = ""
+    #: the person is the supervising adult (enrolled as responsible)
+    responsible: bool = False
+    #: the enrolled person's id, None for anybody not enrolled
+    name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +138,8 @@ class View:
             person_id=track.person_id if track else None,
             role=track.role if track else "unknown",
             detail=detail,
+            responsible=track.responsible if track else False,
+            name=track.name if track else None,
         )
 
 

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from guardian.identity import ANONYMOUS_PREFIX
 from guardian.rules.base import Hit, RuleContext, View
 from guardian.rules.fields import KindConfig, NameList
 from guardian.rules.registry import CONDITIONS
@@ -120,11 +121,50 @@ class PersonCondition:
         self.known = config.known
 
     def holds(self, hit: Hit, view: View | None, context: RuleContext) -> bool:
-        match = hit.person_id is not None and (not self.names or hit.person_id in self.names)
+        who = enrolled_id(hit)
+        match = who is not None and (not self.names or who in self.names)
         return match if self.known else not match
 
 
+def enrolled_id(hit: Hit) -> str | None:
+    """The enrolled person's id, or None for anybody not enrolled.
+
+    The identity stage gives enrolled people their id as both ``name`` and person id;
+    people it follows without knowing them get an anonymous id (``#3``), which is not a
+    known person.
+    """
+    if hit.name is not None:
+        return hit.name
+    pid = hit.person_id
+    return None if pid is None or pid.startswith(ANONYMOUS_PREFIX) else pid
+
+
 CONDITIONS.register("person", PersonConfig, PersonCondition, "who the person is")
+
+
+class ResponsibleConfig(KindConfig):
+    """True when the person of the trigger is (or, with ``responsible: false``, is not) the
+    supervising adult: someone enrolled with ``--responsible``."""
+
+    kind: Literal["responsible"] = Field(
+        description="responsible: the person is the supervising adult"
+    )
+    responsible: bool = Field(
+        True, description="true: the person is responsible; false: anybody else"
+    )
+
+
+class ResponsibleCondition:
+    def __init__(self, config: ResponsibleConfig) -> None:
+        self.wanted = config.responsible
+
+    def holds(self, hit: Hit, view: View | None, context: RuleContext) -> bool:
+        return hit.responsible is self.wanted
+
+
+CONDITIONS.register(
+    "responsible", ResponsibleConfig, ResponsibleCondition, "the person is the supervising adult"
+)
 
 
 class OccupancyConditionConfig(OccupancyTest):

@@ -354,6 +354,8 @@ class Absent:
                 "y": y,
                 "person": track.person_id,
                 "role": track.role,
+                "responsible": track.responsible,
+                "name": track.name,
             },
         )
         log.info(
@@ -415,6 +417,8 @@ class Absent:
                     track_id=int(entry["track"]),
                     person_id=entry.get("person"),
                     role=str(entry.get("role") or "unknown"),
+                    responsible=bool(entry.get("responsible", False)),
+                    name=entry.get("name"),
                     detail=f"not seen for {_seconds(now - last)} since {_clock(last)} in {entry['zone']}",
                 )
             )
