@@ -43,6 +43,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchkit import corpus
+
 from guardian.fall.classifier import FallClassifier
 from guardian.fall.data import (
     ClipDetections,
@@ -58,13 +60,6 @@ from guardian.pose import PostureTracker
 EARLY = 0.5
 LATE = 2.0
 FPS = 9.0  # processed frame rate: every 2nd frame at 18 fps, every 3rd at 30 fps
-
-
-def corpus() -> Path:
-    path = Path(os.environ.get("GUARDIAN_CORPUS", REPO.parent / "shared" / "corpus"))
-    if not (path / "MANIFEST.md").is_file():
-        sys.exit(f"corpus not found at {path}: set GUARDIAN_CORPUS")
-    return path
 
 
 def evaluate(

@@ -94,6 +94,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchkit import corpus
+
 from guardian.fall.data import (
     CONFIDENCE,
     IMGSZ,
@@ -147,13 +149,6 @@ class Estimator(Protocol):
 
 
 Factory = Callable[[], Estimator]
-
-
-def corpus() -> Path:
-    path = Path(os.environ.get("GUARDIAN_CORPUS", REPO.parent / "shared" / "corpus"))
-    if not (path / "MANIFEST.md").is_file():
-        sys.exit(f"corpus not found at {path}: set GUARDIAN_CORPUS")
-    return path
 
 
 def step_for(clip_fps: float, rate: int) -> int:

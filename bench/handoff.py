@@ -57,6 +57,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchkit import corpus
+
 from guardian.config.identity import CameraLink, IdentityCamera, IdentityConfig, MatchConfig
 from guardian.detection import PoseDetector
 from guardian.identity.appearance import describe
@@ -77,13 +79,6 @@ CONFIDENCE = 0.35
 STEP = 2
 CACHE = Path(os.environ.get("GUARDIAN_HANDOFF_CACHE", Path.home() / ".cache/guardian/handoff"))
 FrameDets = tuple[int, float, tuple[Detection, ...]]
-
-
-def corpus() -> Path:
-    path = Path(os.environ.get("GUARDIAN_CORPUS", REPO.parent / "shared" / "corpus"))
-    if not (path / "MANIFEST.md").is_file():
-        sys.exit(f"corpus not found at {path}: set GUARDIAN_CORPUS")
-    return path
 
 
 class Detections:

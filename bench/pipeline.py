@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
+from benchkit import corpus
+
 from guardian.config import (
     ZoneConfig,
     load_yaml,
@@ -41,13 +43,6 @@ rules:
   - id: floor_entry
     triggers: [{kind: zone_enter, zones: floor}]
 """
-
-
-def corpus() -> Path:
-    path = Path(os.environ.get("GUARDIAN_CORPUS", REPO.parent / "shared" / "corpus"))
-    if not (path / "MANIFEST.md").is_file():
-        sys.exit(f"corpus not found at {path}: set GUARDIAN_CORPUS")
-    return path
 
 
 def load_frames(clip: Path, camera: str, limit: int) -> tuple[list[Frame], float]:

@@ -36,6 +36,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchkit import corpus
+
 from guardian.fall.data import (
     IMGSZ,
     ClipDetections,
@@ -54,13 +56,6 @@ EARLY = 0.5
 LATE = 2.0
 #: file timestamps are an arbitrary epoch plus the position in the clip
 EPOCH = 1_700_000_000.0
-
-
-def corpus() -> Path:
-    path = Path(os.environ.get("GUARDIAN_CORPUS", REPO.parent / "shared" / "corpus"))
-    if not (path / "MANIFEST.md").is_file():
-        sys.exit(f"corpus not found at {path}: set GUARDIAN_CORPUS")
-    return path
 
 
 def evaluate(truth: FallClip, dets: ClipDetections, step: int) -> dict[str, Any]:

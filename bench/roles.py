@@ -52,6 +52,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchkit import corpus
+
 from guardian.detection import PoseDetector
 from guardian.identity import proportions
 from guardian.identity.face import FaceAgeModel
@@ -72,13 +74,6 @@ class Source:
     path: str  # relative to the corpus
     frames: tuple[int, ...]  # decoder indices; () for a still image
     right_half: bool = False  # URFD: left half depth, right half RGB
-
-
-def corpus() -> Path:
-    path = Path(os.environ.get("GUARDIAN_CORPUS", REPO.parent / "shared" / "corpus"))
-    if not (path / "MANIFEST.md").is_file():
-        sys.exit(f"corpus not found at {path}: set GUARDIAN_CORPUS")
-    return path
 
 
 def sources(root: Path) -> list[Source]:
