@@ -64,7 +64,20 @@ For every missed fall and every false fall a JPEG of the frame (the model's skel
 drawn, the estimator's posture per track) is written under ``~/.cache/guardian/
 fall-failures/`` (corpus images never go into the project); the JSON names the paths.
 
+5. **Every corpus fall dataset** (``--datasets``, :mod:`fallsets`): GMDCSA-24,
+   ASSIST-IoT, FDD bedroom, URFD RGB, the demo-repo clips, UP-Fall, URFD fall-01 and the
+   phone-room falls (the seven ``ground_truth/*.csv``), each clip at about 10 processed
+   fps through the real :class:`guardian.pipeline.CameraPipeline` with the ``pose:``
+   defaults (low score floor, second look, lost-fall, hold of a person down), against the
+   settings before issue 12. Per dataset, start pose (standing / sitting / walking /
+   walking aid) and view: falls detected (same rule as above), delay after on-ground,
+   "person down" (lying ≥ 5 s) for falls that stay down ≥ 5 s, false falls and false
+   "person down" on the daily activities. Nothing is fitted per dataset, so every
+   dataset is held out (leave-one-dataset-out by construction; the JSON says which
+   datasets the shipped weights saw). Writes ``bench/results/falls_datasets.json``.
+
     .venv/bin/python bench/falls.py                 # everything (≈10 min on 2 cores)
+    .venv/bin/python bench/falls.py --datasets      # every dataset (≈1 h first, then 2 min)
     .venv/bin/python bench/falls.py --skip-train    # per clip + ambianic only
     .venv/bin/python bench/falls.py --show bench/results/falls.json
 """
@@ -94,6 +107,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import fallsets
 from benchkit import corpus
 
 from guardian.fall.data import (
@@ -832,9 +846,25 @@ def main() -> None:
         help=f"epochs of the bench's training runs (default {TRAIN_OVERRIDES['epochs']})",
     )
     parser.add_argument("--show", type=Path, metavar="JSON", help="only print a saved run")
+    parser.add_argument(
+        "--datasets",
+        action="store_true",
+        help="every corpus fall dataset through the camera pipeline, leave-one-dataset-out "
+        "(writes bench/results/falls_datasets.json unless --out is given)",
+    )
     args = parser.parse_args()
     if args.show:
-        print_report(json.loads(args.show.read_text()))
+        saved = json.loads(args.show.read_text())
+        if "configs" in saved:
+            fallsets.print_tables(saved)
+        else:
+            print_report(saved)
+        return
+    if args.datasets:
+        out = args.out
+        if out == parser.get_default("out"):
+            out = REPO / "bench" / "results" / "falls_datasets.json"
+        datasets(out)
         return
 
     started = time.perf_counter()
@@ -918,6 +948,74 @@ def main() -> None:
     args.out.write_text(json.dumps(report, indent=2, default=_json_default))
     print_report(report)
     print(f"JSON: {args.out}  ({report['seconds']} s)")
+
+
+def datasets(out: Path) -> None:
+    """``--datasets``: every fall dataset of the corpus, per dataset, start pose and view."""
+    from guardian.config.pose import PoseConfig
+
+    started = time.perf_counter()
+    root = corpus()
+    clips = fallsets.load_clips(root)
+    detector = fallsets.Detector(PoseConfig().low_score)
+    off = {"relook": False, "keep_down": 0.0, "lost_fall": 0.0}
+    configs = {
+        "before": (PoseConfig(**off), False, False),
+        "hybrid": (PoseConfig(), True, True),
+        "geometric": (PoseConfig(model="geometric"), True, True),
+    }
+    described = {
+        "before": "as before issue 12: model at detection.confidence 0.35, tracker high 0.5, "
+        "no second look, no lost-fall, no hold (hybrid)",
+        "hybrid": "the site defaults: hybrid, low_score 0.1, relink 1 s, second look, "
+        "lost_fall 1 s, keep_down 30 s",
+        "geometric": "the same with model: geometric (no learned weights at all)",
+    }
+
+    def log(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    result: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "target_fps": fallsets.TARGET_FPS,
+        "early_s": fallsets.EARLY,
+        "late_s": fallsets.LATE,
+        "stay_down_s": fallsets.DOWN_FOR,
+        "person_down_rule": f"posture: lying, for: {fallsets.DOWN_RULE:g}s",
+        "described": described,
+        "leave_one_dataset_out": (
+            "nothing is fitted per dataset: every threshold of the geometric estimator, the "
+            "tracker and the second look is a fixed default, the same for every dataset, so "
+            "each dataset's rows are held out by construction. The 'hybrid' rows also use the "
+            "shipped fall-model weights, which were trained on UP-Fall subject 1, URFD fall-01 "
+            "and the phone-room clips: those three datasets are in-sample for 'hybrid' (use "
+            "the 'geometric' rows there); every other dataset is out-of-sample for both."
+        ),
+        "designed_on": (
+            "the new defaults (low_score 0.1, relink 1 s, second-look window 2 s / 1 crop, "
+            "lost_fall 1 s, keep_down 30 s) were set by reasoning before any run; the seated "
+            "reference (seat_hold 1 s, seat_drop 0.2) on synthetic stick figures only. While "
+            "developing, the bench was run on every dataset, and three rules came from what it "
+            "showed, none of them a tuned number: (1) a false fall on fdd_bedroom "
+            "(lie_on_bed_get_up: a stretched low-score box taken as upright) -> boxes below "
+            "detection.confidence are never upright nor a level to measure a drop from; "
+            "(2) false falls on assist_iot_mfd (low-chair ADLs: second-look boxes in the inset "
+            "view) -> second-look boxes are scored below detection.confidence and a fall only "
+            "starts on a trusted box (this lost phone_outdoor_far_trip_fall, found before); "
+            "(3) false 'person down' on upfall A06/A07 Cam1 (a low-score foot at the frame "
+            "edge of someone walking out) -> the lost-after-a-drop candidate needs a trusted "
+            "last box. So no dataset is untouched by design decisions; the thresholds were "
+            "not fitted to any of them."
+        ),
+        "eval_only": list(fallsets.EVAL_ONLY),
+        "configs": fallsets.evaluate(root, clips, detector, configs, log),
+    }
+    result["model_calls"] = detector.model_calls
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, default=_json_default))
+    fallsets.print_tables(result)
+    print(f"JSON: {out}  ({result['seconds']} s)")
 
 
 def _json_default(value: Any) -> Any:

@@ -84,6 +84,30 @@ def run_camera(
     result["wall"] = time.perf_counter() - t0
 
 
+def camera_thread(
+    pipe: CameraPipeline,
+    source: list[Frame],
+    rules_doc: Any,
+    times: StageTimes,
+    results: list[dict[str, Any]],
+) -> threading.Thread:
+    """A thread that plays ``source`` through ``pipe`` and the rules; its figures go to a
+    new entry of ``results``."""
+    camera = pipe.camera
+    engine = RuleEngine(load_rules([rules_doc], zones_by_camera={camera: {"floor"}}).rules)
+    frames = [Frame(camera, f.index, f.timestamp, f.pts, f.image) for f in source]
+    res: dict[str, Any] = {"camera": camera, "frames": len(frames), "times": times}
+    results.append(res)
+    return threading.Thread(target=run_camera, args=(pipe, frames, engine, times, res))
+
+
+def run_all(threads: list[threading.Thread]) -> None:
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
 def variant(
     backend: str,
     imgsz: int,
@@ -111,15 +135,8 @@ def variant(
             Tracker(camera),
             times,
         )
-        engine = RuleEngine(load_rules([rules_doc], zones_by_camera={camera: {"floor"}}).rules)
-        frames = [Frame(camera, f.index, f.timestamp, f.pts, f.image) for f in clips[i]]
-        res: dict[str, Any] = {"camera": camera, "frames": len(frames), "times": times}
-        results.append(res)
-        threads.append(threading.Thread(target=run_camera, args=(pipe, frames, engine, times, res)))
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        threads.append(camera_thread(pipe, clips[i], rules_doc, times, results))
+    run_all(threads)
     out = {"backend": backend, "imgsz": imgsz, "cameras": cameras, "per_camera": []}
     for i, res in enumerate(results):
         summary = res["times"].summary()
@@ -136,6 +153,64 @@ def variant(
             }
         )
     return out
+
+
+POOL_CLIP = "pool/videos/wavepool_rescue_elevated.mp4"
+
+
+def fleet(
+    cameras: int,
+    imgsz: int,
+    swim_imgsz: int,
+    pool: list[Frame],
+    clips: list[list[Frame]],
+    models: Path,
+    rules_doc: Any,
+) -> dict[str, Any]:
+    """``cameras`` cameras at once, the first one a pool camera running the swimmer
+    detector beside the pose model (as ``guardian run`` does on a camera with water)."""
+    from guardian.swim.detector import SWIMMER_LABEL, WaterDetector, shipped_swimmer_path
+
+    share = max(1, (os.cpu_count() or 1) // cameras)
+    threads, results = [], []
+    for i in range(cameras):
+        camera = f"cam{i + 1}"
+        pose = PoseDetector(models_dir=models, imgsz=imgsz, confidence=0.1, threads=share)
+        source = pool if i == 0 else clips[(i - 1) % len(clips)]
+        detect = pose.detect
+        if i == 0:
+            swim = PoseDetector(
+                models_dir=models,
+                model_path=shipped_swimmer_path(),
+                imgsz=swim_imgsz,
+                confidence=0.3,
+                threads=share,
+                task="detect",
+                label=SWIMMER_LABEL,
+            )
+            detect = WaterDetector(pose.detect, swim.detect).detect
+        detect(source[0].image)  # warm-up
+        times = StageTimes()
+        pipe = CameraPipeline(
+            camera, lambda f, d=detect: d(f.image), zones_for(camera), Tracker(camera), times
+        )
+        threads.append(camera_thread(pipe, source, rules_doc, times, results))
+    run_all(threads)
+    return {
+        "cameras": cameras,
+        "imgsz": imgsz,
+        "swimmer_imgsz": swim_imgsz,
+        "per_camera": [
+            {
+                "camera": r["camera"],
+                "swimmers": r["camera"] == "cam1",
+                "frames": r["frames"],
+                "fps": r["frames"] / r["wall"],
+                "inference_ms": r["times"].summary()["inference"][0],
+            }
+            for r in results
+        ],
+    }
 
 
 def naive_baseline(frames: list[Frame], imgsz: int, models: Path) -> dict[str, Any]:
@@ -181,6 +256,16 @@ def print_table(report: dict[str, Any]) -> None:
     print("\nfps/cam: the slowest camera of the variant; stages: the first camera, mean ms/frame")
 
 
+def print_fleet(report: dict[str, Any]) -> None:
+    f = report["fleet"]
+    print(f"{f['cameras']} cameras at once, pose imgsz {f['imgsz']}, swimmers {f['swimmer_imgsz']}")
+    print(f"{'camera':8}{'swimmers':>9}{'frames':>7}{'fps':>7}{'infer ms':>10}")
+    for c in f["per_camera"]:
+        print(
+            f"{c['camera']:8}{'yes' if c['swimmers'] else 'no':>9}{c['frames']:>7}{c['fps']:>7.1f}{c['inference_ms']:>10.1f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -191,9 +276,42 @@ def main() -> None:
     parser.add_argument(
         "--show", type=Path, metavar="JSON", help="only print the table of a saved run"
     )
+    parser.add_argument(
+        "--fleet",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only N cameras at once, the first with the swimmer detector (-> pipeline-fleet*.json)",
+    )
+    parser.add_argument("--imgsz", type=int, default=640, help="with --fleet: pose model size")
+    parser.add_argument("--swim-imgsz", type=int, default=0, help="with --fleet: swimmer size")
     args = parser.parse_args()
     if args.show:
-        print_table(json.loads(args.show.read_text()))
+        report = json.loads(args.show.read_text())
+        if "fleet" in report:
+            print_fleet(report)
+        else:
+            print_table(report)
+        return
+    if args.fleet:
+        root = corpus()
+        clips = [
+            load_frames(root / rel, f"cam{i + 1}", args.frames)[0] for i, rel in enumerate(CLIPS)
+        ]
+        pool, _ = load_frames(root / POOL_CLIP, "cam1", args.frames)
+        with tempfile.TemporaryDirectory() as tmp:
+            rules_file = Path(tmp) / "rules.yaml"
+            rules_file.write_text(RULES)
+            rules_doc = load_yaml(rules_file)
+        swim = args.swim_imgsz or args.imgsz
+        report = {
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+            "fleet": fleet(args.fleet, args.imgsz, swim, pool, clips, REPO / "models", rules_doc),
+        }
+        out = args.out.with_name(f"pipeline-fleet{args.fleet}-{args.imgsz}-{swim}.json")
+        out.write_text(json.dumps(report, indent=2))
+        print_fleet(report)
+        print(f"JSON: {out}")
         return
 
     root = corpus()

@@ -22,6 +22,7 @@ from guardian.fall.cli import add_fall_commands
 from guardian.identity.cli import add_identity_commands
 from guardian.review.cli import add_review_commands
 from guardian.rules import RuleSet, load_rules
+from guardian.swim.train import add_detector_commands
 
 if TYPE_CHECKING:
     from guardian.modes import ModeManager
@@ -276,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_clips_commands(sub)
     add_identity_commands(sub)
     add_fall_commands(sub)
+    add_detector_commands(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import importlib.metadata
 import logging
 import os
@@ -28,6 +29,8 @@ from guardian.records import Box, Detection, Keypoint
 log = logging.getLogger("guardian.detection")
 
 Backend = Literal["onnx", "pt"]
+#: what a model gives: people with 17 keypoints ("pose") or boxes only ("detect")
+Task = Literal["pose", "detect"]
 _export_lock = threading.Lock()
 
 
@@ -81,11 +84,13 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 def onnx_path_for(pt_path: Path, models_dir: Path) -> Path:
-    """Where the ONNX export of ``pt_path`` is cached."""
-    return models_dir / f"{pt_path.stem}-dynamic.onnx"
+    """Where the ONNX export of ``pt_path`` is cached (named by its content: new weights
+    under the same file name are exported again, never served from a stale cache)."""
+    digest = hashlib.sha256(pt_path.read_bytes()).hexdigest()[:12]
+    return models_dir / f"{pt_path.stem}-{digest}-dynamic.onnx"
 
 
-def ensure_onnx(pt_path: Path, models_dir: Path) -> Path:
+def ensure_onnx(pt_path: Path, models_dir: Path, task: Task = "pose") -> Path:
     """Export ``pt_path`` to ONNX once; return the cached file.
 
     The export has dynamic input shapes: one file serves every ``imgsz``, and frames
@@ -107,7 +112,7 @@ def ensure_onnx(pt_path: Path, models_dir: Path) -> Path:
             work = Path(tmp) / pt_path.name
             shutil.copy2(pt_path, work)
             log.info("exporting %s to ONNX (once)", pt_path.name)
-            model = ultralytics.YOLO(str(work), task="pose")
+            model = ultralytics.YOLO(str(work), task=task)
             exported = Path(model.export(format="onnx", dynamic=True, verbose=False))
             os.replace(exported, target)
     return target
@@ -118,6 +123,8 @@ class PoseDetector:
 
     ``backend="onnx"`` uses the cached ONNX export (made on first use), falling back to
     the ``.pt`` with a warning if that fails; ``backend="pt"`` uses PyTorch directly.
+    With ``task="detect"`` (a box-only model such as the swimmer detector) every
+    detection's keypoints are unseen (confidence 0) and carry ``label``.
     """
 
     def __init__(
@@ -130,8 +137,12 @@ class PoseDetector:
         confidence: float = 0.35,
         device: str = "cpu",
         threads: int | None = None,
+        task: Task = "pose",
+        label: str = "person",
     ) -> None:
         self.pt_path = model_path if model_path is not None else shipped_model_path()
+        self.task: Task = task
+        self.label = label
         if not self.pt_path.is_file():
             raise ModelError(f"pose model {self.pt_path} does not exist: fix detection.model")
         self.imgsz = imgsz
@@ -142,13 +153,13 @@ class PoseDetector:
         weights = self.pt_path
         if backend == "onnx":
             try:
-                weights = ensure_onnx(self.pt_path, models_dir)
+                weights = ensure_onnx(self.pt_path, models_dir, task)
             except Exception as exc:  # the .pt still works: degrade, don't die
                 log.warning("ONNX export failed (%s); using %s instead", exc, self.pt_path)
                 self.backend = "pt"
         self.weights = weights
         self.threads = max(1, threads or os.cpu_count() or 1)
-        self._model = ultralytics.YOLO(str(weights), task="pose")
+        self._model = ultralytics.YOLO(str(weights), task=task)
         self.detect(np.zeros((imgsz, imgsz, 3), np.uint8))  # sets the predictor up
         self._limit_threads()
 
@@ -189,19 +200,20 @@ class PoseDetector:
             device=self.device,
             verbose=False,
         )
-        return _to_detections(results[0])
+        return _to_detections(results[0], self.label)
 
 
-def _to_detections(result: Any) -> tuple[Detection, ...]:
+def _to_detections(result: Any, label: str = "person") -> tuple[Detection, ...]:
     boxes = result.boxes
     if boxes is None or len(boxes) == 0:
         return ()
     xyxy = boxes.xyxy.cpu().numpy().astype(float)
     scores = boxes.conf.cpu().numpy().astype(float)
     kps: npt.NDArray[np.float64]
-    if result.keypoints is not None and result.keypoints.data is not None:
-        kps = result.keypoints.data.cpu().numpy().astype(float)
-    else:
+    keypoints = getattr(result, "keypoints", None)
+    if keypoints is not None and keypoints.data is not None:
+        kps = keypoints.data.cpu().numpy().astype(float)
+    else:  # a box-only model: 17 unseen keypoints, so anchors fall back to the box
         kps = np.zeros((len(xyxy), 17, 3))
     if kps.shape[-1] == 2:  # no visibility column: treat every point as seen
         kps = np.concatenate([kps, np.ones((*kps.shape[:-1], 1))], axis=-1)
@@ -211,6 +223,77 @@ def _to_detections(result: Any) -> tuple[Detection, ...]:
         x1, y1, x2, y2 = xyxy[i]
         points = tuple(Keypoint(float(x), float(y), float(c)) for x, y, c in kps[i])
         out.append(
-            Detection(Box(float(x1), float(y1), float(x2), float(y2)), float(scores[i]), points)
+            Detection(
+                Box(float(x1), float(y1), float(x2), float(y2)), float(scores[i]), points, label
+            )
         )
     return tuple(out)
+
+
+def _detect_model_yaml(folder: Path, ultralytics: Any) -> Path:
+    """A one-class YOLO11n detection architecture (the pose model's backbone and head)."""
+    import yaml
+
+    source = Path(ultralytics.__file__).parent / "cfg" / "models" / "11" / "yolo11.yaml"
+    spec = yaml.safe_load(source.read_text())
+    spec["nc"] = 1
+    spec["scale"] = "n"
+    target = folder / "yolo11n-swimmer.yaml"
+    folder.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return target
+
+
+def train_detector(
+    data_yaml: Path,
+    run_dir: Path,
+    *,
+    epochs: int,
+    imgsz: int,
+    batch: int,
+    seed: int,
+    workers: int,
+    device: str,
+    resume: bool,
+    hyper: dict[str, float | int | bool | str],
+    base_weights: Path | None = None,
+) -> tuple[Path, Path]:
+    """Fine-tune a one-class person detector; return (last weights, per-epoch results.csv).
+
+    The network is YOLO11n's detection architecture with every weight that fits taken
+    from the shipped pose model (backbone, neck and the person box head: the pose
+    model already knows people; only its keypoint branch is left out). Ultralytics
+    writes ``run_dir/weights/{last,best,epochN}.pt`` (a checkpoint after every epoch)
+    and ``run_dir/results.csv``. ``resume`` continues from ``weights/last.pt``.
+    """
+    ultralytics = _ultralytics(run_dir.parent / "ultralytics-settings")
+    last = run_dir / "weights" / "last.pt"
+    if resume:
+        if not last.is_file():
+            raise ModelError(f"nothing to resume: {last} does not exist")
+        model = ultralytics.YOLO(str(last), task="detect")
+        model.train(resume=True)
+    else:
+        base = base_weights if base_weights is not None else shipped_model_path()
+        arch = _detect_model_yaml(run_dir.parent / f"{run_dir.name}-arch", ultralytics)
+        model = ultralytics.YOLO(str(arch), task="detect").load(str(base))
+        model.train(
+            data=str(data_yaml),
+            epochs=epochs,
+            imgsz=imgsz,
+            batch=batch,
+            seed=seed,
+            deterministic=True,
+            workers=workers,
+            device=device,
+            project=str(run_dir.parent),
+            name=run_dir.name,
+            exist_ok=True,
+            save_period=1,
+            plots=False,
+            amp=device != "cpu",
+            val=True,
+            verbose=False,
+            **hyper,
+        )
+    return last, run_dir / "results.csv"

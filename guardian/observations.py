@@ -53,6 +53,7 @@ def to_json(obs: Observation) -> str:
             "person": t.person_id,
             **({"responsible": True} if t.responsible else {}),
             **({"name": t.name} if t.name is not None else {}),
+            **({"label": t.label} if t.label != "person" else {}),
         }
         for t in obs.tracks
     ]
@@ -110,6 +111,7 @@ def from_json(line: str) -> Observation:
             person_id=t.get("person"),
             responsible=bool(t.get("responsible", False)),
             name=t.get("name"),
+            label=t.get("label", "person"),
         )
         for t in d["tracks"]
     )

@@ -31,13 +31,25 @@ from guardian.dispatch import Dispatcher
 from guardian.modes import ModeManager
 from guardian.observations import ObservationWriter
 from guardian.pose import PostureTracker
-from guardian.records import Detection, Event, Frame, Observation
+from guardian.records import (
+    Detection,
+    Event,
+    Frame,
+    Observation,
+    Posture,
+    PostureReading,
+    Track,
+    TrackState,
+    ZonePresence,
+)
+from guardian.relook import Relook
 from guardian.review.auth import escalation_link_maker
 from guardian.rules import RuleContext, RuleEngine, RuleSet
 from guardian.scene import SceneWatcher
 from guardian.scheduler import Scheduler, catch_up
 from guardian.sources import FrameSource, SourceError, open_source
 from guardian.store import Store
+from guardian.swim.detector import SWIMMER_LABEL, WaterDetector, shipped_swimmer_path
 from guardian.tracking import Tracker
 from guardian.zones import Zone, ZoneTracker
 
@@ -102,6 +114,8 @@ class CameraPipeline:
         scene_zones: Iterable[str] = (),
         postures: PostureTracker | None = None,
         identity: CameraIdentity | None = None,
+        relook: Relook | None = None,
+        keep_down: float = 0.0,
     ) -> None:
         self.camera = camera
         self.detect = detect
@@ -113,6 +127,15 @@ class CameraPipeline:
         self.postures = postures if postures is not None else PostureTracker()
         #: appearance samples of new, unidentified tracks (the site identity's camera half)
         self.identity = identity
+        #: the second look around people just lost (None: no second look)
+        self.relook = relook
+        #: seconds a person down whom the model loses is kept as a lost track (0: off)
+        self.keep_down = keep_down
+        self._tracks: tuple[Track, ...] = ()
+        #: the camera's water zones (no second look there)
+        self._water = frozenset(
+            z.name for z in self.zone_configs if z.kind == "water" and z.camera == camera
+        )
         self._zones: ZoneTracker | None = None
         self._scene: SceneWatcher | None = None
         self._size: tuple[int, int] | None = None
@@ -120,8 +143,14 @@ class CameraPipeline:
     def process(self, frame: Frame) -> Observation:
         t0 = time.perf_counter()
         detections = self.detect(frame)
+        again: tuple[Detection, ...] = ()
+        if self.relook is not None and self._tracks:
+            t_look = time.perf_counter()
+            again = self.relook.find(frame, self._tracks, detections)
+            self.times.add("relook", time.perf_counter() - t_look)
         t1 = time.perf_counter()
-        tracks = self.tracker.update(detections, frame.timestamp)
+        tracks = self.tracker.update(detections, frame.timestamp, relook=again)
+        self._tracks = tracks
         t2 = time.perf_counter()
         if self._zones is None or self._size != (frame.width, frame.height):
             if self._zones is not None:
@@ -134,8 +163,20 @@ class CameraPipeline:
             watched = [z for z in zones if z.name in self.scene_zones]
             self._scene = SceneWatcher(watched) if watched else None
         update = self._zones.update(tracks, frame.timestamp)
+        if self._water:
+            # no second look in the water: a swimmer who went under must go missing on
+            # time (the submersion timer), not be kept by a crop that finds a splash
+            wet = {p.track_id for p in update.presences if p.zone in self._water}
+            self._tracks = tuple(
+                t for t in tracks if t.track_id not in wet and t.label != SWIMMER_LABEL
+            )
         t3 = time.perf_counter()
-        postures = self.postures.update(tracks, frame.timestamp, frame.width, frame.height)
+        # a swimmer box has no keypoints and its shape says nothing of posture (a
+        # swimmer is wide, not lying on the floor): swimmers get no posture reading
+        bodies = [t for t in tracks if t.label != SWIMMER_LABEL]
+        postures = self.postures.update(bodies, frame.timestamp, frame.width, frame.height)
+        if self.keep_down > 0:
+            self._hold_down(tracks, postures, update.presences)
         t4 = time.perf_counter()
         changes = self._scene.update(frame.image, tracks, frame.timestamp) if self._scene else ()
         t5 = time.perf_counter()
@@ -162,6 +203,28 @@ class CameraPipeline:
             postures=postures,
             changes=changes,
         )
+
+    def _hold_down(
+        self,
+        tracks: Sequence[Track],
+        postures: Sequence[PostureReading],
+        presences: Sequence[ZonePresence],
+    ) -> None:
+        """Keep a lost person who was down (lying, or after a fall) for ``keep_down`` s.
+
+        Never inside a water zone: there a person unseen must vanish on time (submersion).
+        """
+        assert self._zones is not None
+        water = {z.name for z in self._zones.zones if z.kind == "water"}
+        wet = {p.track_id for p in presences if p.zone in water}
+        by_id = {t.track_id: t for t in tracks}
+        for r in postures:
+            if r.posture is not Posture.LYING and r.fall_at is None:
+                continue
+            track = by_id.get(r.track_id)
+            if track is None or track.state is not TrackState.LOST or r.track_id in wet:
+                continue
+            self.tracker.hold(r.track_id, track.last_seen + self.keep_down)
 
 
 @dataclass
@@ -307,6 +370,8 @@ class Runner:
         )
         self.writer = ObservationWriter(record) if record else None
         self.detector_factory = detector_factory or self._default_detector
+        #: the second look needs a detector that works on any image (a crop): the model's
+        self._real_detector = detector_factory is None
         #: who is who across cameras (None: no identity section, nothing loads)
         self.identity: SiteIdentity | None = None
         if site.identity.enabled:
@@ -347,11 +412,27 @@ class Runner:
             model_path=self.bundle.model_path,
             backend=det.backend,
             imgsz=camera.imgsz,
-            confidence=det.confidence,
+            # the model runs at the low floor: low scores may continue tracks (pose.low_score)
+            confidence=min(det.confidence, self.bundle.site.pose.low_score),
             device=det.device,
             threads=self._threads_per_camera(),
         )
-        return lambda frame: detector.detect(frame.image)
+        if camera.id not in self.bundle.swimmer_cameras():
+            return lambda frame: detector.detect(frame.image)
+        swim = det.swimmers
+        swimmers = PoseDetector(
+            models_dir=self.bundle.models_dir,
+            model_path=self.bundle.swimmer_model_path or shipped_swimmer_path(),
+            backend=det.backend,
+            imgsz=swim.imgsz or camera.imgsz,
+            confidence=swim.confidence,
+            device=det.device,
+            threads=self._threads_per_camera(),
+            task="detect",
+            label=SWIMMER_LABEL,
+        )
+        water = WaterDetector(detector.detect, swimmers.detect, overlap=swim.overlap)
+        return lambda frame: water.detect(frame.image)
 
     def _threads_per_camera(self) -> int:
         cameras = sum(1 for c in self.bundle.site.cameras if c.enabled)
@@ -364,18 +445,41 @@ class Runner:
             if not cam.enabled:
                 continue
             opener = functools.partial(open_source, cam.id, cam.source, fps=cam.fps, loop=cam.loop)
+            pose = site.pose
             tracker = Tracker(
-                cam.id, min_hits=site.tracking.min_hits, max_lost=site.tracking.max_lost
+                cam.id,
+                min_hits=site.tracking.min_hits,
+                max_lost=site.tracking.max_lost,
+                # new tracks need detection.confidence; lower scores only continue one
+                high_score=site.detection.confidence,
+                low_score=min(pose.low_score, site.detection.confidence),
+                relink_lost=float(pose.relink),
+            )
+            detect = self.detector_factory(cam)
+            relook = (
+                Relook(
+                    detect,
+                    window=float(pose.relook_window),
+                    max_crops=pose.relook_crops,
+                    # a box from a crop continues a track, but is never taken as upright
+                    max_score=0.9 * site.detection.confidence,
+                )
+                if pose.relook and self._real_detector
+                else None
             )
             pipe = CameraPipeline(
                 cam.id,
-                self.detector_factory(cam),
+                detect,
                 self.bundle.zones,
                 tracker,
                 StageTimes(),
                 scene_zones=scene_zones,
-                postures=build_posture_tracker(site.pose, self.bundle.base_dir),
+                postures=build_posture_tracker(
+                    site.pose, self.bundle.base_dir, upright_score=site.detection.confidence
+                ),
                 identity=self.identity.camera(cam.id) if self.identity is not None else None,
+                relook=relook,
+                keep_down=float(pose.keep_down),
             )
             clips = self.clips.camera(cam.id) if self.clips is not None else None
             self.workers.append(CameraWorker(opener, pipe, q, self.stop, clips))

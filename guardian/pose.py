@@ -67,6 +67,14 @@ the tallest box height H, the highest box top and the highest hips.
   or sitting; a person bending over keeps the hips up) -- or, hips unseen, the box is
   shorter than ``down_height`` (0.65) × H.
 
+*Seated reference*: a person sitting still (SITTING frames, box top steady within 0.15
+of the seated height, for ``seat_hold``, 1 s) has a seated reference (the seated box
+height, top and hips); while no upright reference is fresh, a fall may start from it. Off
+a seat, a frame is down only when the hips are ``seat_drop`` (0.2) and the box top
+``down_drop`` seated heights below the seated level (a slide off a chair to the floor;
+lying back on a bed or lying down from sitting on the floor keeps the hips where they
+were), and the same speed and confirmation rules apply.
+
 A fall is standing → down within ``fall_window`` with a descent speed of at least
 ``fall_speed`` (0.6 H/s) between the last standing frame (minus one speed span) and the
 first down frame, confirmed by ``confirm_frames`` (2) down frames -- or by one when the
@@ -83,6 +91,16 @@ picking something up descends as fast as a fall but keeps the hips up.
 and cleared once they are upright again: STANDING reported since after the fall, with
 the box top back within ``down_drop`` × H of the level before the fall, or held for
 ``clear_after`` (1 s).
+
+Detections scored below ``upright_score`` (a track continued by a low-score box: the
+model runs at a low floor so that a person on the floor keeps their track) never count
+as STANDING, and their box top is no level a descent is measured from: such boxes are
+often merged or stretched, and a false upright level would turn the next good frame
+into a "fall".
+
+A person lost right after a fast drop is reported LYING from the drop on, and a fall
+seen starting whose person then stays unseen for ``lost_fall`` s is confirmed (see
+:meth:`PostureTracker._lost`).
 
 The pose model often loses a person during a fall (a body seen end-on, half out of the
 picture) and the tracker may then start a new track where the old one vanished. A new
@@ -245,10 +263,20 @@ def classify(
 
 
 class _Sample:
-    __slots__ = ("box", "descent", "down", "hip_y", "raw", "t", "top")
+    __slots__ = ("box", "descent", "down", "hip_y", "raw", "t", "top", "trusted")
 
-    def __init__(self, t: float, box: Box, top: float, hip_y: float | None, raw: Posture) -> None:
+    def __init__(
+        self,
+        t: float,
+        box: Box,
+        top: float,
+        hip_y: float | None,
+        raw: Posture,
+        trusted: bool = True,
+    ) -> None:
         self.t = t
+        #: the box scored at least ``upright_score``: its top is a level to measure from
+        self.trusted = trusted
         self.box = box
         self.top = top
         self.hip_y = hip_y
@@ -259,15 +287,19 @@ class _Sample:
 
 
 class _Reference:
-    """The person's upright size and level, from recent STANDING frames."""
+    """The person's upright size and level, from recent STANDING frames (or, ``seated``,
+    their size and level sitting still, from recent SITTING frames)."""
 
-    __slots__ = ("height", "hip_y", "t", "top")
+    __slots__ = ("height", "hip_y", "seated", "t", "top")
 
-    def __init__(self, t: float, height: float, top: float, hip_y: float | None) -> None:
+    def __init__(
+        self, t: float, height: float, top: float, hip_y: float | None, seated: bool = False
+    ) -> None:
         self.t = t
         self.height = height
         self.top = top
         self.hip_y = hip_y
+        self.seated = seated
 
 
 class _Pending:
@@ -294,12 +326,14 @@ class _TrackState:
         "ref",
         "samples",
         "scores",
+        "seat",
         "since",
     )
 
     def __init__(self) -> None:
         self.samples: deque[_Sample] = deque(maxlen=_MAX_SAMPLES)
         self.ref: _Reference | None = None
+        self.seat: _Reference | None = None
         self.scores = [0.0, 0.0, 0.0]
         self.posture = Posture.UNKNOWN
         self.since = 0.0
@@ -352,6 +386,10 @@ class PostureTracker:
         standing_legs: float = 0.7,
         slim_aspect: float = 0.6,
         lying_aspect: float = 1.4,
+        lost_fall: float = 0.0,
+        upright_score: float = 0.0,
+        seat_hold: float = 1.0,
+        seat_drop: float = 0.2,
     ) -> None:
         if fall_window <= 0 or memory < fall_window:
             raise ValueError("need 0 < fall_window <= memory")
@@ -383,6 +421,12 @@ class PostureTracker:
         self.standing_legs = standing_legs
         self.slim_aspect = slim_aspect
         self.lying_aspect = lying_aspect
+        if lost_fall < 0:
+            raise ValueError("lost_fall must be >= 0")
+        self.lost_fall = lost_fall
+        self.upright_score = upright_score
+        self.seat_hold = seat_hold
+        self.seat_drop = seat_drop
         self._states: dict[int, _TrackState] = {}
 
     def reset(self) -> None:
@@ -413,6 +457,8 @@ class PostureTracker:
             if track.state is TrackState.LOST:
                 if state.reading is None:  # lost before we ever saw it
                     state.reading = PostureReading(track.track_id, Posture.UNKNOWN, now, 0.0)
+                else:
+                    state.reading = self._lost(state, track, now)
                 out.append(state.reading)
             else:
                 out.append(self._observe(state, track, now, height))
@@ -467,7 +513,9 @@ class PostureTracker:
         )
         if raw is Posture.STANDING and self._too_low(s, m, now):
             raw = Posture.SITTING  # upright torso and legs, but far too low: kneeling
-        sample = _Sample(now, track.box, m.top, m.hip_y, raw)
+        if raw is Posture.STANDING and track.score < self.upright_score:
+            raw = Posture.UNKNOWN  # a doubtful box (low score) is no upright reference
+        sample = _Sample(now, track.box, m.top, m.hip_y, raw, track.score >= self.upright_score)
         samples = s.samples
         while samples and now - samples[0].t > self.memory:
             samples.popleft()
@@ -479,8 +527,13 @@ class PostureTracker:
         if raw is Posture.STANDING:
             self._update_reference(s, sample, m)
         ref = s.ref
+        if raw is Posture.SITTING and sample.trusted and m.hip_y is not None:
+            self._update_seat(s, sample, m)
+        seat = s.seat if s.seat is not None and now - s.seat.t <= self.fall_window else None
         if ref is not None and now - ref.t <= self.memory:
             sample.descent = self._descent(samples, sample, ref)
+        elif seat is not None:
+            sample.descent = self._descent(samples, sample, seat)
         samples.append(sample)
 
         # smoothed posture
@@ -489,11 +542,12 @@ class PostureTracker:
         # falls
         fresh_ref = ref is not None and now - ref.t <= self.fall_window
         if s.fall_at is None:
-            check = s.pending.ref if s.pending is not None else (ref if fresh_ref else None)
+            check = s.pending.ref if s.pending is not None else (ref if fresh_ref else seat)
             sample.down = check is not None and self._is_down(sample, m, check)
             if sample.down and check is not None:
                 if s.pending is None:
-                    if self._fast_since(samples, check, self.fall_speed):
+                    # a fall starts on a trusted box; low-score ones may only confirm it
+                    if sample.trusted and self._fast_since(samples, check, self.fall_speed):
                         s.pending = _Pending(now, check)
                         if self._strong(samples, m, check):
                             s.pending.n = self.confirm_frames  # no need to wait
@@ -529,6 +583,53 @@ class PostureTracker:
         s.reading = reading
         return reading
 
+    def _lost(self, s: _TrackState, track: Track, now: float) -> PostureReading:
+        """The reading of a LOST track: its last one, unless it was lost going down.
+
+        A person lost by the model right after a fast drop (a fall seen starting, or the
+        box top coming down at ``strong_speed`` already ``down_drop`` below upright) is
+        not just gone: they are reported LYING from the drop on -- a "person down"
+        candidate a ``posture: lying`` rule can time. The last box must be a trusted one
+        (scored at least ``upright_score``): a fragment of someone leaving the picture,
+        scored low, is no drop. A fall seen starting (standing →
+        down, fast, one down frame) whose person then stays unseen for ``lost_fall`` s
+        is confirmed, dated at its first down frame (0: never).
+        """
+        reading = s.reading
+        assert reading is not None
+        if s.fall_at is not None or not s.samples:
+            return reading
+        last = s.samples[-1]
+        drop_at: float | None = None
+        if s.pending is not None:
+            drop_at = s.pending.first
+        elif last.trusted and s.ref is not None and last.t - s.ref.t <= self.fall_window:
+            h = s.ref.height
+            if last.descent >= self.strong_speed and last.top - s.ref.top >= self.down_drop * h:
+                drop_at = last.t
+        if drop_at is None:
+            return reading
+        if (
+            s.pending is not None
+            and self.lost_fall > 0
+            and now - s.last_seen >= self.lost_fall
+            and now - s.pending.last <= self.fall_window + self.lost_fall
+        ):
+            s.fall_at = s.pending.first
+            s.fall_ref = s.pending.ref
+            s.pending = None
+        if s.posture is not Posture.LYING:
+            s.posture, s.since = Posture.LYING, drop_at
+            i = _index(Posture.LYING)
+            s.scores[i] = max(s.scores[i], 0.5)
+        return PostureReading(
+            track_id=track.track_id,
+            posture=Posture.LYING,
+            since=s.since,
+            confidence=round(min(1.0, s.scores[_index(Posture.LYING)]), 3),
+            fall_at=s.fall_at,
+        )
+
     def _too_low(self, s: _TrackState, m: BodyMeasure, now: float) -> bool:
         """True when a body that looks upright is much lower and shorter than upright."""
         ref = s.fall_ref if s.fall_at is not None else s.ref
@@ -536,6 +637,31 @@ class PostureTracker:
             return False
         h = ref.height
         return m.top - ref.top >= self.down_drop * h and m.height < self.upright_height * h
+
+    def _update_seat(self, s: _TrackState, sample: _Sample, m: BodyMeasure) -> None:
+        """The seated reference: sitting still (trusted SITTING frames, box top steady) for
+        the last ``seat_hold`` s -- a chair, a bed edge; a squat on the way down is not."""
+        horizon = sample.t - self.seat_hold
+        tops = [m.top]
+        heights = [m.height]
+        hips = [m.hip_y] if m.hip_y is not None else []
+        oldest = sample.t
+        for old in reversed(s.samples):
+            if old.t < horizon:
+                break
+            if old.raw is not Posture.SITTING or not old.trusted:
+                return
+            tops.append(old.top)
+            heights.append(old.box.height)
+            if old.hip_y is not None:
+                hips.append(old.hip_y)
+            oldest = old.t
+        if sample.t - oldest < 0.9 * self.seat_hold or not hips:
+            return
+        height = sum(heights) / len(heights)
+        if max(tops) - min(tops) > 0.15 * height:
+            return
+        s.seat = _Reference(sample.t, height, min(tops), min(hips), seated=True)
 
     def _update_reference(self, s: _TrackState, sample: _Sample, m: BodyMeasure) -> None:
         horizon = sample.t - self.reference_span
@@ -553,6 +679,8 @@ class PostureTracker:
     def _descent(self, samples: deque[_Sample], sample: _Sample, ref: _Reference) -> float:
         """Speed (upright heights / s) of the box top over the last ``speed_span`` s, down > 0."""
         for old in reversed(samples):
+            if not old.trusted:
+                continue  # a low-score box: its top is no level to measure a drop from
             span = sample.t - old.t
             if span >= self.speed_span * 0.99:
                 if span > 3.0 * self.speed_span:
@@ -587,9 +715,15 @@ class PostureTracker:
         return self._fast_since(samples, ref, self.strong_speed)
 
     def _is_down(self, sample: _Sample, m: BodyMeasure, ref: _Reference) -> bool:
+        h = ref.height
+        if ref.seated:  # off a seat: the hips must come down too (lying back on a bed: no)
+            if sample.raw is Posture.STANDING or m.hip_y is None or ref.hip_y is None:
+                return False
+            return (
+                m.hip_y - ref.hip_y >= self.seat_drop * h and m.top - ref.top >= self.down_drop * h
+            )
         if sample.raw is Posture.LYING:
             return True
-        h = ref.height
         if (m.top - ref.top) < self.down_drop * h:
             return False
         if m.hip_y is not None and ref.hip_y is not None:

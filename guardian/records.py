@@ -153,6 +153,9 @@ class Track:
     responsible: bool = False
     #: the enrolled person's id (``guardian enroll``); None for people not enrolled
     name: str | None = None
+    #: the label of the last detection matched ("person"; "swimmer": a box-only
+    #: detection by the swimmer detector, no keypoints, no posture)
+    label: str = "person"
 
     @property
     def visible(self) -> bool:

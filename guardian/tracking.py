@@ -11,9 +11,16 @@ detections of one frame and returns the confirmed tracks.
 
   1. high-score detections against the confirmed tracks (tracked and lost);
   2. low-score detections against the tracks still unmatched that were tracked in the
-     previous frame (a partly hidden person keeps their track);
-  3. the remaining high-score detections against the tentative tracks;
-  4. high-score detections still unmatched start new tentative tracks.
+     previous frame, or lost at most ``relink_lost`` seconds ago (a partly hidden person,
+     or one lying on the floor whom the model scores low, keeps their track);
+  3. the *second look* detections (``update(..., relook=...)``: found again in an
+     upscaled crop around a recently lost track, :mod:`guardian.relook`), of any score
+     down to ``low_score``, against the confirmed tracks still unmatched;
+  4. the remaining high-score detections against the tentative tracks;
+  5. high-score detections still unmatched start new tentative tracks.
+
+  Low-score and second-look detections only ever continue a confirmed track: they never
+  start one, so running the model at a low score floor adds no new tracks.
 
   The cost of a pair is ``1 - IoU`` (predicted box vs detection box) when the IoU reaches
   ``match_iou``. Otherwise, for fast movement, a pair whose centres are closer than
@@ -26,6 +33,8 @@ detections of one frame and returns the confirmed tracks.
   dropped silently and never output), then TRACKED; LOST while unmatched; REMOVED when
   lost for more than ``max_lost`` seconds -- returned once with that state, then
   forgotten. Public ids are given at confirmation: 1, 2, 3... per tracker, never reused.
+  :meth:`Tracker.hold` keeps one lost track longer (a person down on the floor whom the
+  model no longer finds must not vanish while the rules time "person down").
 """
 
 from __future__ import annotations
@@ -74,8 +83,10 @@ class _Tracklet:
         "cy",
         "first_seen",
         "h",
+        "held_until",
         "hits",
         "keypoints",
+        "label",
         "last_seen",
         "output",
         "points",
@@ -96,6 +107,7 @@ class _Tracklet:
         self.box = box
         self.score = det.score
         self.keypoints = det.keypoints
+        self.label = det.label
         self.cx = (box.x1 + box.x2) * 0.5
         self.cy = (box.y1 + box.y2) * 0.5
         self.w = box.x2 - box.x1
@@ -105,6 +117,8 @@ class _Tracklet:
         self.last_seen = timestamp
         self.hits = 1
         self.points: deque[TrackPoint] = deque(maxlen=history)
+        #: kept while lost until at least this time (see Tracker.hold)
+        self.held_until = -math.inf
         if history:
             self.points.append(TrackPoint(timestamp, box, det.keypoints))
         self.output: Track | None = None
@@ -131,6 +145,7 @@ class _Tracklet:
         self.box = box
         self.score = det.score
         self.keypoints = det.keypoints
+        self.label = det.label
         self.last_seen = max(self.last_seen, timestamp)
         self.hits += 1
         if self.points.maxlen:
@@ -151,6 +166,7 @@ class _Tracklet:
                 last_seen=self.last_seen,
                 hits=self.hits,
                 history=tuple(self.points),
+                label=self.label,
             )
             self.output = out
         return out
@@ -224,7 +240,9 @@ class Tracker:
     association stages (below ``low_score`` a detection is ignored); ``match_iou``: the
     smallest IoU of a regular match; ``min_hits``: matches needed to confirm a track;
     ``max_lost``: seconds a track may stay unmatched before it is removed; ``history``:
-    how many past positions each output track carries.
+    how many past positions each output track carries; ``relink_lost``: seconds after
+    being lost during which a track may still be continued by a low-score detection (0:
+    only tracks matched in the previous frame, as in ByteTrack).
     """
 
     def __init__(
@@ -237,6 +255,7 @@ class Tracker:
         min_hits: int = 2,
         max_lost: float = 2.0,
         history: int = 45,
+        relink_lost: float = 0.0,
     ) -> None:
         if not 0.0 <= low_score <= high_score:
             raise ValueError("need 0 <= low_score <= high_score")
@@ -248,6 +267,8 @@ class Tracker:
             raise ValueError("max_lost must be >= 0")
         if history < 0:
             raise ValueError("history must be >= 0")
+        if relink_lost < 0.0:
+            raise ValueError("relink_lost must be >= 0")
         self.camera = camera
         self.high_score = high_score
         self.low_score = low_score
@@ -255,12 +276,28 @@ class Tracker:
         self.min_hits = min_hits
         self.max_lost = max_lost
         self.history = history
+        self.relink_lost = relink_lost
         self._confirmed: dict[int, _Tracklet] = {}
         self._tentative: list[_Tracklet] = []
         self._next_id = 1
 
-    def update(self, detections: Sequence[Detection], timestamp: float) -> tuple[Track, ...]:
+    def hold(self, track_id: int, until: float) -> None:
+        """Keep confirmed track ``track_id``, if lost, at least until time ``until`` (s)."""
+        tracklet = self._confirmed.get(track_id)
+        if tracklet is not None:
+            tracklet.held_until = max(tracklet.held_until, float(until))
+
+    def update(
+        self,
+        detections: Sequence[Detection],
+        timestamp: float,
+        *,
+        relook: Sequence[Detection] = (),
+    ) -> tuple[Track, ...]:
         """Take the detections of one frame; return every confirmed track, by id.
+
+        ``relook``: detections of a second look around recently lost tracks; they only
+        continue confirmed tracks left unmatched by ``detections``.
 
         Tracks are TRACKED (matched in this frame), LOST (not matched, still kept) or
         REMOVED (lost for longer than ``max_lost``: reported this once, then forgotten).
@@ -281,10 +318,14 @@ class Tracker:
         matched: list[tuple[_Tracklet, Detection]] = []
         used_conf = [False] * n_conf
 
-        if detections and (confirmed or tentative):
-            det_boxes = np.array(
-                [(d.box.x1, d.box.y1, d.box.x2, d.box.y2) for d in detections],
-                dtype=np.float64,
+        if (detections or relook) and (confirmed or tentative):
+            det_boxes = (
+                np.array(
+                    [(d.box.x1, d.box.y1, d.box.x2, d.box.y2) for d in detections],
+                    dtype=np.float64,
+                )
+                if detections
+                else _EMPTY_BOXES
             )
             pred = _predict(confirmed + tentative, now)
 
@@ -299,12 +340,16 @@ class Tracker:
                 if taken:
                     high = [d for k, d in enumerate(high) if k not in taken]
 
-            # stage 2: low-score detections vs tracks tracked last frame, still unmatched
+            # stage 2: low-score detections vs tracks tracked last frame (or lost lately)
             if low:
                 rest = [
                     k
                     for k in range(n_conf)
-                    if not used_conf[k] and confirmed[k].state is TrackState.TRACKED
+                    if not used_conf[k]
+                    and (
+                        confirmed[k].state is TrackState.TRACKED
+                        or now - confirmed[k].last_seen <= self.relink_lost
+                    )
                 ]
                 if rest:
                     pairs = _assign(_cost_matrix(pred[rest], det_boxes[low], self.match_iou))
@@ -312,7 +357,19 @@ class Tracker:
                         used_conf[rest[r]] = True
                         matched.append((confirmed[rest[r]], detections[low[c]]))
 
-            # stage 3: remaining high-score detections vs tentative tracks
+            # stage 3: the second look vs confirmed tracks still unmatched
+            again = [d for d in relook if d.score >= self.low_score]
+            rest = [k for k in range(n_conf) if not used_conf[k]]
+            if again and rest:
+                boxes = np.array(
+                    [(d.box.x1, d.box.y1, d.box.x2, d.box.y2) for d in again], dtype=np.float64
+                )
+                pairs = _assign(_cost_matrix(pred[rest], boxes, self.match_iou))
+                for r, c in pairs:
+                    used_conf[rest[r]] = True
+                    matched.append((confirmed[rest[r]], again[c]))
+
+            # stage 4: remaining high-score detections vs tentative tracks
             new_tentative: list[_Tracklet] = []
             if high and tentative:
                 pairs = _assign(_cost_matrix(pred[n_conf:], det_boxes[high], self.match_iou))
@@ -339,7 +396,7 @@ class Tracker:
         out: list[Track] = []
         for k, tracklet in enumerate(confirmed):
             if not used_conf[k]:
-                if now - tracklet.last_seen > self.max_lost:
+                if now - tracklet.last_seen > self.max_lost and now > tracklet.held_until:
                     tracklet.state = TrackState.REMOVED
                     del self._confirmed[tracklet.track_id]
                 else:

@@ -41,6 +41,19 @@ class SiteBundle:
     model_path: Path | None = None
     #: zone names a zone file declares but that did not load (their problems say why)
     broken_zones: frozenset[str] = frozenset()
+    #: the swimmer model from the site file, resolved; None: the shipped one
+    swimmer_model_path: Path | None = None
+
+    def swimmer_cameras(self) -> tuple[str, ...]:
+        """Enabled cameras the swimmer detector runs on (named, or those with water zones)."""
+        swim = self.site.detection.swimmers
+        if not swim.enabled:
+            return ()
+        if swim.cameras is not None:
+            chosen = set(swim.cameras)
+        else:
+            chosen = {z.camera for z in self.zones if z.kind == "water"}
+        return tuple(c.id for c in self.site.cameras if c.enabled and c.id in chosen)
 
     def zones_for(self, camera_id: str) -> tuple[ZoneConfig, ...]:
         """The zones drawn on one camera, in file order."""
@@ -303,6 +316,21 @@ def load_site(path: Path) -> SiteBundle:
                 )
             )
 
+    swimmer_path: Path | None = None
+    if site.detection.swimmers.model is not None:
+        swimmer_path = _resolve(base_dir, site.detection.swimmers.model).absolute()
+        if not swimmer_path.is_file():
+            line, col = doc.position(("detection", "swimmers", "model"), value=True)
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"swimmer model '{site.detection.swimmers.model}' does not exist — looked "
+                    f"for {swimmer_path}; leave 'model' out to use the shipped swimmer.pt",
+                )
+            )
+
     abs_base = base_dir.absolute()
     bundle = SiteBundle(
         site=site.model_copy(update={"cameras": tuple(cameras)}),
@@ -314,6 +342,7 @@ def load_site(path: Path) -> SiteBundle:
         clips_dir=_resolve(abs_base, site.storage.clips),
         models_dir=_resolve(abs_base, site.storage.models),
         model_path=model_path,
+        swimmer_model_path=swimmer_path,
         broken_zones=frozenset(declared - {z.name for z in zones}),
     )
     if problems:  # what did load still lets rule files be checked in the same pass

@@ -8,6 +8,14 @@
       # threshold: 0.5        # optional: P(fallen) per tick (default: stored with the weights)
       confirm: 2            # ticks in a row at or above the threshold confirm a fall
       clear_after: 1s       # standing this long after a fall clears it
+      # people on the floor (issue 12): keep them through the fall and while down
+      low_score: 0.1        # detections down to this score may continue a confirmed track
+      relink: 1s            # ... also one lost this recently
+      relook: true          # second look: an upscaled crop around a track just lost
+      relook_window: 2s     # ... for this long after it was last seen
+      relook_crops: 1       # ... at most this many crops per frame
+      lost_fall: 1s         # a fall seen starting, then the person unseen this long: a fall
+      keep_down: 30s        # a person down whom the model loses is kept this long (not in water)
 
 :func:`build_posture_tracker` makes the estimator of one camera from it.
 """
@@ -60,6 +68,48 @@ class PoseConfig(BaseModel):
         1.0, description="standing this long after a fall clears it, e.g. 1s"
     )
 
+    low_score: float = Field(
+        0.1,
+        gt=0,
+        lt=1,
+        description=(
+            "detections scored this low (down to detection.confidence) may continue a "
+            "person's confirmed track, never start one: a person on the floor scores low; "
+            "the model runs at this floor"
+        ),
+    )
+    relink: Duration = Field(
+        1.0,
+        description="a low-score detection may also continue a track lost this recently, e.g. 1s",
+    )
+    relook: bool = Field(
+        True,
+        description=(
+            "second look: run the model again on an upscaled crop around a track lost in the "
+            "last relook_window (a lying or small person is found again)"
+        ),
+    )
+    relook_window: Duration = Field(
+        2.0, description="how long after a track was last seen the second look tries, e.g. 2s"
+    )
+    relook_crops: int = Field(
+        1, ge=1, le=8, description="second-look crops per frame at most (each costs one inference)"
+    )
+    lost_fall: Duration = Field(
+        1.0,
+        description=(
+            "a fall seen starting (upright to down, fast) whose person is then unseen this "
+            "long is a fall; 0 turns it off"
+        ),
+    )
+    keep_down: Duration = Field(
+        30.0,
+        description=(
+            "a person down (lying, or after a fall) whom the model loses is kept as a lost "
+            "track this long, so 'person down' keeps timing; never inside water zones; 0: off"
+        ),
+    )
+
     @field_validator("weights")
     @classmethod
     def _npz(cls, value: str | None) -> str | None:
@@ -71,16 +121,21 @@ class PoseConfig(BaseModel):
         return value
 
 
-def build_posture_tracker(config: PoseConfig, base_dir: Path | None = None) -> PostureTracker:
-    """The posture and fall estimator of one camera (``base_dir``: the site file's folder).
+def build_posture_tracker(
+    config: PoseConfig, base_dir: Path | None = None, *, upright_score: float = 0.35
+) -> PostureTracker:
+    """The posture and fall estimator of one camera (``base_dir``: the site file's folder;
+    ``upright_score``: detection.confidence, the least score of a box that may count as
+    standing upright -- lower ones only continue a track).
 
     Raises :class:`guardian.fall.model.ModelError` when the weights cannot be read.
     """
     from guardian.pose import PostureTracker
 
     clear = float(config.clear_after)
+    lost_fall = float(config.lost_fall)
     if config.model == "geometric":
-        return PostureTracker(clear_after=clear)
+        return PostureTracker(clear_after=clear, lost_fall=lost_fall, upright_score=upright_score)
     from guardian.fall.classifier import FallClassifier
 
     weights = None
@@ -94,4 +149,6 @@ def build_posture_tracker(config: PoseConfig, base_dir: Path | None = None) -> P
         threshold=config.threshold,
         confirm=config.confirm,
         clear_after=clear,
+        lost_fall=lost_fall,
+        upright_score=upright_score,
     )

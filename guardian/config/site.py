@@ -200,6 +200,55 @@ class StorageConfig(BaseModel):
     models: str = Field("models", description="folder where the exported ONNX model is cached")
 
 
+class SwimmersConfig(BaseModel):
+    """``detection: swimmers:``: a second detector for people in water.
+
+    The pose model rarely sees a swimmer (a head and shoulders, a body bent by the
+    surface, a small person seen from above). On the cameras chosen here the swimmer
+    detector runs beside it, and each of its boxes that no pose detection already
+    explains is fed to the same tracker (a box without keypoints: zone anchors fall
+    back to the box).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="swimmers")
+
+    enabled: bool = Field(True, description="run the swimmer detector at all")
+    cameras: tuple[str, ...] | None = Field(
+        None,
+        description="camera ids to run it on; empty: every camera with a 'water' zone",
+    )
+    model: str | None = Field(
+        None,
+        description="path to a one-class YOLO detection .pt; empty: the shipped "
+        "guardian/swim/weights/swimmer.pt",
+    )
+    imgsz: int | None = Field(
+        416,
+        ge=64,
+        le=1920,
+        description="its inference size in pixels (416: the size the shipped weights were "
+        "trained at); empty: the camera's imgsz",
+    )
+    confidence: float = Field(0.3, gt=0, lt=1, description="minimum swimmer score, between 0 and 1")
+    overlap: float = Field(
+        0.4,
+        gt=0,
+        le=1,
+        description="a swimmer box overlapping a pose detection this much (IoU, or share of "
+        "the smaller box) is the same person and is dropped",
+    )
+
+    @field_validator("model")
+    @classmethod
+    def _check_model(cls, value: str | None) -> str | None:
+        if value is not None and PurePath(value).suffix.lower() != ".pt":
+            raise ValueError(
+                f"swimmer model '{value}' must be a .pt file — leave it out to use the "
+                "shipped swimmer.pt"
+            )
+        return value
+
+
 class DetectionConfig(BaseModel):
     """The ``detection:`` section: the pose model and how it runs."""
 
@@ -217,6 +266,10 @@ class DetectionConfig(BaseModel):
     )
     confidence: float = Field(0.35, gt=0, lt=1, description="minimum person score, between 0 and 1")
     device: str = Field("cpu", description="inference device: cpu, cuda, cuda:0, mps")
+    swimmers: SwimmersConfig = Field(
+        default_factory=SwimmersConfig,
+        description="the swimmer detector on cameras that watch water",
+    )
 
     @field_validator("model")
     @classmethod
@@ -614,18 +667,25 @@ class SiteConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _identity_cameras_known(self) -> SiteConfig:
+    def _cameras_known(self) -> SiteConfig:
+        """Cameras named by the identity and swimmer sections exist."""
         import difflib
 
         known = [c.id for c in self.cameras]
-        for camera, loc in self.identity.camera_refs():
+        refs: list[tuple[str, str, tuple[str | int, ...]]] = [
+            ("identity", camera, ("identity", *loc)) for camera, loc in self.identity.camera_refs()
+        ]
+        refs += [
+            ("detection.swimmers", camera, ("detection", "swimmers", "cameras", index))
+            for index, camera in enumerate(self.detection.swimmers.cameras or ())
+        ]
+        for section, camera, loc in refs:
             if camera not in known:
                 guess = difflib.get_close_matches(camera, known, n=1)
                 raise located_error(
-                    f"identity names camera '{camera}', which is not in 'cameras' — known "
+                    f"{section} names camera '{camera}', which is not in 'cameras' — known "
                     f"cameras: {', '.join(known)}"
                     + (f" (did you mean '{guess[0]}'?)" if guess else ""),
-                    "identity",
                     *loc,
                 )
         return self

@@ -243,6 +243,14 @@ class FallClassifier(PostureTracker):
         s.reading = reading
         return reading
 
+    def _lost(self, s: _TrackState, track: Track, now: float) -> PostureReading:
+        """A LOST track: the geometric candidate, its fall kept only as ``_decide`` says."""
+        geo = super()._lost(s, track, now)
+        person = self._people.get(track.track_id)
+        if person is None:
+            return geo if self.net is None else dataclasses.replace(geo, fall_at=None)
+        return self._decide(s, person, geo, now)
+
     def _tick(self, person: _Person, t: float, f: npt.NDArray[np.float32], box: Box) -> None:
         person.window.append(f)
         if self.recorder is not None:

@@ -11,7 +11,6 @@ not cached yet is run through the pose model once, about 70 ms a frame). Writes 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -22,31 +21,10 @@ __all__ = ["add_fall_commands", "cmd_train_fall", "load_train_config"]
 
 def load_train_config(path: Path) -> Any:
     """The :class:`TrainConfig` in ``path``; raises ConfigError with positioned problems."""
-    from pydantic import ValidationError
-
-    from guardian.config import ConfigError, Problem, load_yaml, problems_from_validation
+    from guardian.config.training import load_training_config
     from guardian.fall.train import TrainConfig
 
-    doc = load_yaml(path)
-    data = doc.data if doc.data is not None else {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            [Problem(path, 1, 1, "a training config is a mapping of 'key: value' lines")]
-        )
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(problems_from_validation(doc, err, TrainConfig)) from None
-
-
-def _corpus(config_dir: Path, value: str | None) -> Path:
-    if value:
-        path = Path(value)
-        return path if path.is_absolute() else config_dir / path
-    env = os.environ.get("GUARDIAN_CORPUS")
-    if env:
-        return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+    return load_training_config(path, TrainConfig)
 
 
 def _relative(base: Path, value: str) -> Path:
@@ -55,7 +33,7 @@ def _relative(base: Path, value: str) -> Path:
 
 
 def cmd_train_fall(args: argparse.Namespace) -> int:
-    from guardian.config import ConfigError
+    from guardian.config.training import training_setup
     from guardian.fall.data import (
         FallDataError,
         SkeletonSequence,
@@ -63,23 +41,14 @@ def cmd_train_fall(args: argparse.Namespace) -> int:
         fall_clips,
         mediapipe_sequences,
     )
-    from guardian.fall.train import TrainError, train
+    from guardian.fall.train import TrainConfig, TrainError, train
 
     path: Path = args.config
-    try:
-        config = load_train_config(path)
-    except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
+    setup = training_setup(path, TrainConfig)
+    if setup is None:
         return 1
+    config, corpus = setup
     base = path.resolve().parent
-    corpus = _corpus(base, config.corpus)
-    if not (corpus / "MANIFEST.md").is_file():
-        print(
-            f"{path}: corpus not found at {corpus} — set 'corpus:' or $GUARDIAN_CORPUS",
-            file=sys.stderr,
-        )
-        return 1
     out_dir = _relative(base, args.out or config.out_dir)
     cache = _relative(base, config.cache_dir) if config.cache_dir else None
     try:

@@ -151,7 +151,7 @@ def _cross_check(
         check_zone(("zones", i), name)
     for part in ("triggers", "conditions"):
         for t, item in enumerate(getattr(config, part)):
-            for field_name in ("zones", "exits"):
+            for field_name in ("zones", "exits", "edge"):
                 for i, name in enumerate(getattr(item, field_name, []) or []):
                     check_zone((part, t, field_name, i), name)
     for a, action in enumerate(config.actions):

@@ -12,7 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections import deque
 from collections.abc import Iterable
+from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -137,11 +139,29 @@ class _Entries:
 
 # -- zone edges ---------------------------------------------------------------------------
 class ZoneEnterConfig(KindConfig):
-    """Fires when a person's anchor point enters a zone (after the zone's inertia)."""
+    """Fires when a person's anchor point enters a zone (after the zone's inertia).
+
+    A person first seen already inside the zone, close to where somebody was lost inside
+    it a moment before, is that person found again (a swimmer the detector lost for a
+    few frames comes back as a new track): that is not an entry (``refound``).
+    """
 
     kind: Literal["zone_enter"] = Field(description="zone_enter: a person entered a zone")
     zones: NameList = Field(
         min_length=1, description="zone name, or a list of names, that the person enters"
+    )
+    refound: Duration = Field(
+        10.0,
+        ge=0,
+        description="a person first seen inside the zone within this long of somebody lost "
+        "inside it, within 'rematch' of that spot, was found again, not entering; 0: off",
+    )
+    rematch: float = Field(
+        0.25,
+        ge=0,
+        le=1,
+        description="how close (share of the image diagonal) to where somebody was lost a "
+        "person appearing inside must be to count as found again",
     )
 
 
@@ -167,12 +187,54 @@ class ZoneEdge:
         ]
 
 
-TRIGGERS.register(
-    "zone_enter",
-    ZoneEnterConfig,
-    lambda c: ZoneEdge(c.zones, TransitionKind.ENTER),
-    "a person entered a zone",
-)
+class ZoneEnter(ZoneEdge):
+    """Entries, less people found again where somebody was just lost (``refound``)."""
+
+    def __init__(self, config: ZoneEnterConfig) -> None:
+        super().__init__(config.zones, TransitionKind.ENTER)
+        self.refound = float(config.refound)
+        self.rematch = float(config.rematch)
+        #: (camera, zone) → track id → (lost at, x, y) of people lost inside the zone
+        self._lost: dict[tuple[str, str], dict[int, tuple[float, float, float]]] = {}
+
+    def fire(self, view: View) -> list[Hit]:
+        if self.refound <= 0:
+            return super().fire(view)
+        camera, now = view.camera, view.timestamp
+        hits: list[Hit] = []
+        for zone in self.zones:
+            lost = self._lost.setdefault((camera, zone), {})
+            for p in view.presences(zone):
+                if p.visible:
+                    lost.pop(p.track_id, None)
+                elif p.track_id not in lost:
+                    track = view.track(p.track_id)
+                    if track is not None:
+                        lost[p.track_id] = (track.last_seen, *_spot(view, track.box))
+            for tid in [k for k, v in lost.items() if now - v[0] > self.refound]:
+                del lost[tid]
+            for t in view.transitions(zone):
+                if t.kind is not TransitionKind.ENTER:
+                    continue
+                track = view.track(t.track_id)
+                if track is not None and _appeared_inside(track, t.timestamp) and lost:
+                    spot = _spot(view, track.box)
+                    near = min(lost, key=lambda k: _distance(view, spot, lost[k][1:]))
+                    if _distance(view, spot, lost[near][1:]) <= self.rematch:
+                        del lost[near]  # one lost person, found once
+                        log.info(
+                            "%s: track %d in %s is track %d found again, not an entry",
+                            camera,
+                            t.track_id,
+                            zone,
+                            near,
+                        )
+                        continue
+                hits.append(view.hit(t.zone, t.track_id, f"entered {t.zone}", t.timestamp))
+        return hits
+
+
+TRIGGERS.register("zone_enter", ZoneEnterConfig, ZoneEnter, "a person entered a zone")
 TRIGGERS.register(
     "zone_leave",
     ZoneLeaveConfig,
@@ -252,7 +314,8 @@ class AbsentConfig(KindConfig):
     exactly like a track lost inside the water zone. One timer per person; seen again
     (or a person appearing where they were last seen) cancels it. A person who walked
     out across the zone's edge, left the camera's view, or was last seen in an exit zone
-    is not missing.
+    is not missing. With ``edge``, a person lost in a band along the water who was not
+    walking along it or away from the water fell in: the same timer starts.
     """
 
     kind: Literal["absent"] = Field(description="absent: a person vanished inside a zone")
@@ -279,6 +342,23 @@ class AbsentConfig(KindConfig):
         description="a person appearing inside the zone this close (share of the image diagonal) "
         "to where a missing person was last seen is taken to be them",
     )
+    edge: NameList = Field(
+        default_factory=list,
+        description="zones along the edge of the water (a strip of deck a step wide, drawn in "
+        "the zone file): a person who vanishes there fell in, and the timer starts as if they "
+        "were lost in the water, unless they were walking along the edge or away from the water",
+    )
+
+
+#: the edge of the water (``absent`` with ``edge``): a person moving all through their last
+#: EDGE_WALK seconds of sightings, each EDGE_STEP seconds by at least EDGE_PACE of the image
+#: diagonal, was walking ...
+EDGE_WALK = 2.0
+EDGE_STEP = 0.5
+EDGE_PACE = 0.01
+#: ... and, at the edge for longer than this, walking along it (not towards the water), or
+#: out of the water within this long, walking away from it
+EDGE_ALONG = 3.0
 
 
 class Absent:
@@ -290,11 +370,18 @@ class Absent:
         self.timeout = float(config.timeout)
         self.frame_edge = float(config.frame_edge)
         self.rematch = float(config.rematch)
+        self.edge = tuple(config.edge)
         self.entries = _Entries()
         #: lost tracks that left the view or went through an exit (not missing)
         self._left: set[Slot] = set()
         #: tracks already checked for "appeared inside" (camera, track id)
         self._checked: set[tuple[str, int]] = set()
+        #: the edge: recent sightings (time, x, y) of the people at the edge, when each was
+        #: last seen in the water, the lost ones already judged, and new tracks checked
+        self._trail: dict[tuple[str, int], deque[tuple[float, float, float]]] = {}
+        self._wet: dict[tuple[str, int], float] = {}
+        self._judged: set[tuple[str, int]] = set()
+        self._fresh: set[tuple[str, int]] = set()
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.entries.bind(memory, run_id)
@@ -324,17 +411,105 @@ class Absent:
                     entries.drop(slot)  # walked out across the edge
                 if t.kind is not TransitionKind.ENTER:
                     self._left.discard(slot)
+        if self.edge:
+            self._at_edge(view)
         for track_id in view.removed():
             self._checked.discard((camera, track_id))
         if not entries.mine and not entries.orphans:
             return []
         return self._due(view.timestamp, {camera}, view.obs.frame_index)
 
+    # -- the edge of the water: fell in from the deck ----------------------------------
+    def _at_edge(self, view: View) -> None:
+        """People at the edge: follow them, and judge the ones lost there."""
+        camera, now = view.camera, view.timestamp
+        inside = {p.track_id for zone in self.zones for p in view.presences(zone)}
+        edge = {p.track_id: p for band in self.edge for p in view.presences(band)}
+        for tid in inside | edge.keys():
+            track = view.track(tid)
+            if track is None or not track.visible:
+                continue
+            key = (camera, tid)
+            if tid in inside:
+                self._wet[key] = now
+            self._judged.discard(key)
+            trail = self._trail.setdefault(key, deque())
+            x, y = _spot(view, track.box)
+            trail.append((now, x, y))
+            while trail[0][0] < now - EDGE_WALK - EDGE_STEP:
+                trail.popleft()
+        for tid, p in edge.items():
+            key = (camera, tid)
+            if p.visible or tid in inside or key in self._judged:
+                continue
+            self._judged.add(key)
+            track = view.track(tid)
+            if track is not None:
+                self._lost_at_edge(view, p.zone, p.since, track)
+        # the same person seen again, or somebody appearing where they were last seen
+        pending = False
+        for slot, entry in list(self.entries.mine.items()):
+            if slot[0] == camera and entry.get("edge"):
+                pending = True
+                track = view.track(slot[2])
+                if track is not None and track.visible:
+                    self.entries.drop(slot)
+                    log.info("%s: track %d seen again at the edge", camera, slot[2])
+        pending = pending or any(e.get("edge") for e in self.entries.orphans.values())
+        for track in view.obs.tracks:
+            key = (camera, track.track_id)
+            if not track.visible or key in self._fresh:
+                continue
+            self._fresh.add(key)
+            if pending and now - track.first_seen <= APPEAR_WINDOW:
+                self._resurfaced(view, None, track)
+        for track_id in view.removed():
+            key = (camera, track_id)
+            self._trail.pop(key, None)
+            self._wet.pop(key, None)
+            self._judged.discard(key)
+            self._fresh.discard(key)
+
+    def _lost_at_edge(self, view: View, band: str, since: float, track: Track) -> None:
+        """A person lost at the edge fell in, unless they were walking along it or away."""
+        key = (view.camera, track.track_id)
+        last = track.last_seen
+        if self._walking(view, self._trail.get(key, ())):
+            wet = self._wet.get(key)
+            if wet is not None and last - wet <= EDGE_ALONG:
+                log.info("%s: track %d lost walking away from the water", *key)
+                return
+            if last - max(since, wet or since) > EDGE_ALONG:
+                log.info("%s: track %d lost walking along %s", view.camera, track.track_id, band)
+                return
+        zone = self.zones[0]
+        self._start(view, zone, (view.camera, zone, track.track_id), track, band)
+
+    @staticmethod
+    def _walking(view: View, trail: Iterable[tuple[float, float, float]]) -> bool:
+        """Moving all through the last EDGE_WALK seconds of sightings (walking pace)."""
+        points = list(trail)
+        if not points:
+            return False
+        end = points[-1][0]
+        if end - points[0][0] < EDGE_WALK - EDGE_STEP / 2:
+            return False  # not seen long enough to tell
+
+        def at(t: float) -> tuple[float, float]:
+            best = min(points, key=lambda q: abs(q[0] - t))
+            return (best[1], best[2])
+
+        steps = round(EDGE_WALK / EDGE_STEP)
+        marks = [at(end - i * EDGE_STEP) for i in range(steps + 1)]
+        return all(_distance(view, a, b) >= EDGE_PACE for a, b in pairwise(marks))
+
     def due(self, now: float, cameras: Iterable[str] | None = None) -> list[Hit]:
         """Timers that passed their deadline, on the given cameras (all when None)."""
         return self._due(now, None if cameras is None else set(cameras), -1)
 
-    def _start(self, view: View, zone: str, slot: Slot, track: Track) -> None:
+    def _start(
+        self, view: View, zone: str, slot: Slot, track: Track, edge: str | None = None
+    ) -> None:
         exits = any(
             p.track_id == track.track_id for name in self.exits for p in view.presences(name)
         )
@@ -342,28 +517,37 @@ class Absent:
             self._left.add(slot)
             return
         x, y = _spot(view, track.box)
-        self.entries.put(
-            slot,
-            {
-                "camera": view.camera,
-                "zone": zone,
-                "track": track.track_id,
-                "last_seen": track.last_seen,
-                "deadline": track.last_seen + self.timeout,
-                "x": x,
-                "y": y,
-                "person": track.person_id,
-                "role": track.role,
-                "responsible": track.responsible,
-                "name": track.name,
-            },
-        )
+        entry: dict[str, Any] = {
+            "camera": view.camera,
+            "zone": zone,
+            "track": track.track_id,
+            "last_seen": track.last_seen,
+            "deadline": track.last_seen + self.timeout,
+            "x": x,
+            "y": y,
+            "person": track.person_id,
+            "role": track.role,
+            "responsible": track.responsible,
+            "name": track.name,
+        }
+        if edge is not None:
+            entry["edge"] = edge
+        self.entries.put(slot, entry)
         log.info(
-            "%s: track %d lost in %s, timer %.0fs", view.camera, track.track_id, zone, self.timeout
+            "%s: track %d lost in %s%s, timer %.0fs",
+            view.camera,
+            track.track_id,
+            edge or zone,
+            "" if edge is None else f" (the edge of {zone})",
+            self.timeout,
         )
 
-    def _resurfaced(self, view: View, zone: str, track: Track) -> None:
-        """A person appeared inside the zone: the missing person nearest them is found."""
+    def _resurfaced(self, view: View, zone: str | None, track: Track) -> None:
+        """A person appeared inside the zone: the missing person nearest them is found.
+
+        ``zone`` None: a person appeared anywhere, which finds only a person who went
+        missing at the edge (they may not have fallen in after all).
+        """
         spot = _spot(view, track.box)
         best: tuple[float, Slot | str] | None = None
         candidates: list[tuple[Slot | str, dict[str, Any]]] = [
@@ -371,7 +555,9 @@ class Absent:
             *self.entries.orphans.items(),
         ]
         for key, entry in candidates:
-            if entry.get("camera") != view.camera or entry.get("zone") != zone:
+            if entry.get("camera") != view.camera:
+                continue
+            if entry.get("zone") != zone and (zone is not None or not entry.get("edge")):
                 continue
             if track.person_id is not None and entry.get("person") == track.person_id:
                 best = (0.0, key)
@@ -386,7 +572,7 @@ class Absent:
             "%s: track %d appeared in %s: a missing person resurfaced",
             view.camera,
             track.track_id,
-            zone,
+            zone or "view",
         )
 
     def _forget(self, key: Slot | str) -> None:
@@ -419,7 +605,12 @@ class Absent:
                     role=str(entry.get("role") or "unknown"),
                     responsible=bool(entry.get("responsible", False)),
                     name=entry.get("name"),
-                    detail=f"not seen for {_seconds(now - last)} since {_clock(last)} in {entry['zone']}",
+                    detail=f"not seen for {_seconds(now - last)} since {_clock(last)} "
+                    + (
+                        f"in {entry['zone']}"
+                        if not entry.get("edge")
+                        else f"at the edge of {entry['zone']} ({entry['edge']}): fell in?"
+                    ),
                 )
             )
         return hits

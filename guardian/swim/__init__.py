@@ -1,0 +1,1 @@
+"""The swimmer detector: people in water, for cameras that watch a pool."""
