@@ -43,10 +43,11 @@ sys.path.insert(0, str(REPO))
 import cv2
 from benchkit import corpus
 
+from guardian.config.site import DetectionConfig
 from guardian.detection import PoseDetector
 from guardian.observations import read_observations
 from guardian.records import Box, Detection, Observation, TrackState
-from guardian.swim.data import DATASETS, read_labels
+from guardian.swim.data import DATASETS, class_names, read_labels
 from guardian.swim.detector import SWIMMER_LABEL, merge_detections, shipped_swimmer_path
 
 RESULTS = REPO / "bench" / "results"
@@ -170,14 +171,7 @@ def detection_part(
     rows: list[dict[str, object]] = []
     for name in DATASETS:
         folder = root / "pool" / "datasets" / name
-        import yaml
-
-        names_doc = yaml.safe_load((folder / "data.yaml").read_text())["names"]
-        names = (
-            dict(enumerate(names_doc))
-            if isinstance(names_doc, list)
-            else {int(k): v for k, v in names_doc.items()}
-        )
+        names = class_names(folder)
         counts: dict[str, list[int]] = {
             "pose": [0, 0, 0],
             "swimmer": [0, 0, 0],
@@ -393,7 +387,8 @@ def pipeline_part(
     return out
 
 
-CONFIDENCE = 0.35
+#: the pose model's person score, as Guardian runs it (the site file's default)
+CONFIDENCE = DetectionConfig().confidence
 #: entry alerts this early (s) in a clip whose swimmers are in the water from its start
 START = 1.0
 

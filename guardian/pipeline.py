@@ -40,7 +40,6 @@ from guardian.records import (
     PostureReading,
     Track,
     TrackState,
-    ZonePresence,
 )
 from guardian.relook import Relook
 from guardian.review.auth import escalation_link_maker
@@ -163,10 +162,11 @@ class CameraPipeline:
             watched = [z for z in zones if z.name in self.scene_zones]
             self._scene = SceneWatcher(watched) if watched else None
         update = self._zones.update(tracks, frame.timestamp)
+        # people in the water: no second look and no hold for them -- a swimmer who went
+        # under must go missing on time (the submersion timer), not be kept by a crop
+        # that finds a splash, nor held as "down"
+        wet = {p.track_id for p in update.presences if p.zone in self._water}
         if self._water:
-            # no second look in the water: a swimmer who went under must go missing on
-            # time (the submersion timer), not be kept by a crop that finds a splash
-            wet = {p.track_id for p in update.presences if p.zone in self._water}
             self._tracks = tuple(
                 t for t in tracks if t.track_id not in wet and t.label != SWIMMER_LABEL
             )
@@ -176,7 +176,7 @@ class CameraPipeline:
         bodies = [t for t in tracks if t.label != SWIMMER_LABEL]
         postures = self.postures.update(bodies, frame.timestamp, frame.width, frame.height)
         if self.keep_down > 0:
-            self._hold_down(tracks, postures, update.presences)
+            self._hold_down(tracks, postures, wet)
         t4 = time.perf_counter()
         changes = self._scene.update(frame.image, tracks, frame.timestamp) if self._scene else ()
         t5 = time.perf_counter()
@@ -208,15 +208,13 @@ class CameraPipeline:
         self,
         tracks: Sequence[Track],
         postures: Sequence[PostureReading],
-        presences: Sequence[ZonePresence],
+        wet: set[int],
     ) -> None:
         """Keep a lost person who was down (lying, or after a fall) for ``keep_down`` s.
 
-        Never inside a water zone: there a person unseen must vanish on time (submersion).
+        Never inside a water zone (``wet``: their track ids): there a person unseen must
+        vanish on time (submersion).
         """
-        assert self._zones is not None
-        water = {z.name for z in self._zones.zones if z.kind == "water"}
-        wet = {p.track_id for p in presences if p.zone in water}
         by_id = {t.track_id: t for t in tracks}
         for r in postures:
             if r.posture is not Posture.LYING and r.fall_at is None:

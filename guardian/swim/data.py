@@ -28,6 +28,7 @@ __all__ = [
     "SplitStats",
     "SwimDataset",
     "build_dataset",
+    "class_names",
     "read_labels",
 ]
 
@@ -70,7 +71,8 @@ class SwimDataset:
         return sum(s.images for s in self.stats if s.split == split)
 
 
-def _names(folder: Path) -> dict[int, str]:
+def class_names(folder: Path) -> dict[int, str]:
+    """The class ids and original names of one corpus dataset (its ``data.yaml``)."""
     path = folder / "data.yaml"
     if not path.is_file():
         raise DatasetError(f"{path} not found: is {folder} a YOLO dataset of the corpus?")
@@ -141,7 +143,7 @@ def build_dataset(
                     f"unknown swimmer dataset {name!r}: known are {', '.join(DATASETS)}"
                 )
             folder = base / name
-            classes = _names(folder)
+            classes = class_names(folder)
             n_images = n_boxes = 0
             for image in _images(folder / "images" / split):
                 boxes = read_labels(folder / "labels" / split / f"{image.stem}.txt", classes)
