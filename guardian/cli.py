@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
+import os
 import signal
 import sqlite3
 import sys
@@ -19,9 +19,13 @@ from guardian.alerts.cli import add_alert_commands
 from guardian.clips.cli import add_clips_commands
 from guardian.config import ConfigError, SiteBundle, load_site
 from guardian.fall.cli import add_fall_commands
+from guardian.health_cli import add_health_commands
 from guardian.identity.cli import add_identity_commands
+from guardian.logs import setup_logging, use_site_timezone
 from guardian.review.cli import add_review_commands
 from guardian.rules import RuleSet, load_rules
+from guardian.rules.health import builtin_health
+from guardian.status import add_status_commands
 from guardian.swim.train import add_detector_commands
 
 if TYPE_CHECKING:
@@ -40,6 +44,7 @@ def _load(config: Path) -> tuple[SiteBundle, RuleSet]:
             raise
         rules = _rules(err.partial)  # check the rules against what did load
         raise ConfigError(err.problems + rules.problems) from None
+    use_site_timezone(bundle.site.site.timezone)  # log times in the site's time zone
     return bundle, _rules(bundle)
 
 
@@ -53,65 +58,85 @@ def _rules(bundle: SiteBundle) -> RuleSet:
         contacts=[c.id for c in bundle.site.contacts],
         broken_zones=bundle.broken_zones,
         builtin_areas=[(z.camera, z.name) for z in bundle.zones if z.kind == "pool_area"],
+        builtin=builtin_health(bundle),  # camera_health_<camera> (guardian.rules.health)
         site_name=bundle.site.site.name,
     )
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    try:
-        bundle, rules = _load(args.config)
-    except ConfigError as err:
-        for problem in err.problems:
-            print(problem, file=sys.stderr)
-        print(f"{len(err.problems)} problem(s) found", file=sys.stderr)
-        return 1
-    for problem in rules.problems:
-        print(problem, file=sys.stderr)
-    cams = len(bundle.site.cameras)
-    summary = f"{cams} camera(s), {len(bundle.zones)} zone(s), {len(rules.rules)} rule(s)"
-    if getattr(args, "list", False):
-        for rule in rules.rules:
+    """Every problem of every file in one pass; warnings fail only with --strict."""
+    from guardian.check import check_site
+
+    report = check_site(args.config, rules_for=_rules, probe=args.probe)
+    for problem in report.problems:
+        print(problem.labelled, file=sys.stderr)
+    errors, warnings = len(report.errors), len(report.warnings)
+    if args.list and report.rules is not None and report.summary is not None:
+        for rule in report.rules.rules:
             kinds = ", ".join(rule.kinds)
             flags = ("built-in " if rule.builtin else "") + ("" if rule.enabled else "disabled ")
             modes = "/".join(sorted(rule.modes))
             print(f"{rule.rule_id}: {flags}[{rule.severity}] {kinds}; modes {modes}; {rule.source}")
-    if rules.problems:
-        print(f"{len(rules.problems)} problem(s) found; loaded {summary}", file=sys.stderr)
+    loaded = f"; loaded {report.summary}" if report.summary is not None else ""
+    if errors:
+        also = f" and {warnings} warning(s)" if warnings else ""
+        print(f"{errors} problem(s){also} found{loaded}", file=sys.stderr)
         return 1
-    print(f"ok: {args.config}: {summary}")
+    if warnings and args.strict:
+        print(f"{warnings} warning(s) found (--strict){loaded}", file=sys.stderr)
+        return 1
+    tail = f"; {warnings} warning(s)" if warnings else ""
+    print(f"ok: {args.config}: {report.summary}{tail}")
     return 0
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Rules over recorded observations: events and what their actions would do."""
+    """Rules over recorded observations: events and what their actions would do.
+
+    With --config the rules are built by ``_rules``, the function ``guardian run`` uses
+    (built-in rules included); --rules then stands in for the site's rule files.
+    """
+    import dataclasses
+
+    from guardian.config import Problem, load_yaml
     from guardian.observations import ObservationFormatError
-    from guardian.replay import replay, zones_in
+    from guardian.replay import replay
     from guardian.rules import RuleContext
 
+    if args.config is None and not args.rules:
+        return _usage_error("replay", "give --rules FILE..., or --config SITE (its rules)")
     context = RuleContext(mode=args.mode)
-    contacts: list[str] | None = None
+    rules: RuleSet | None = None
     try:
-        zones = zones_in(args.observations)
         if args.config is not None:
             bundle = load_site(args.config)
             site = bundle.site
-            contacts = [c.id for c in site.contacts]
             context = RuleContext(
                 mode=args.mode,
                 timezone=site.site.timezone,
                 site_name=site.site.name,
-                contacts=tuple(contacts),
+                review_url=site.review.url,
+                contacts=tuple(c.id for c in site.contacts),
                 prompt_expires=site.modes.prompt_expires,
                 supervised_for=site.modes.supervised_for,
             )
-            for zone in bundle.zones:
-                zones.setdefault(zone.camera, set()).add(zone.name)
+            if args.rules:
+                problems: list[Problem] = []
+                documents = []
+                for path in args.rules:
+                    try:
+                        documents.append(load_yaml(path))
+                    except ConfigError as err:
+                        problems.extend(err.problems)
+                if problems:
+                    raise ConfigError(problems)
+                bundle = dataclasses.replace(bundle, rule_documents=tuple(documents))
+            rules = _rules(bundle)  # exactly as `guardian run` builds them
         result = replay(
             args.observations,
-            args.rules,
+            args.rules or (),
+            rules=rules,
             context=context,
-            zones=zones,
-            contacts=contacts,
             accept_prompts=args.yes,
             out=sys.stdout,
         )
@@ -185,6 +210,20 @@ def run_site(
             return 1
         failed = [w.status for w in runner.workers if w.status.error]
     print(f"{len(events)} event(s) stored in {bundle.database_path}")
+    for w in runner.workers:  # silence must mean safe: say where nothing could be seen
+        seen = w.status
+        if seen.error is None and seen.processed == 0:
+            print(f"camera {seen.camera} sent no picture: nothing was watched there")
+        elif seen.processed and seen.camera not in runner.people_seen:
+            print(
+                f"nobody was detected on camera {seen.camera} in {seen.processed} frame(s) "
+                "— check the camera's view and zones ('guardian check --probe')"
+            )
+    if runner.pending:  # each said in a PENDING line when its video ended
+        print(
+            f"{len(runner.pending)} timer(s) still running when the video ended "
+            "(PENDING above): reported here, not carried into the next run"
+        )
     if record:
         print(f"observations written to {record}")
     for status in failed:
@@ -210,10 +249,28 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("check", help="validate the site file, its zones and rules")
+    p = sub.add_parser(
+        "check",
+        help="validate the site file, its zones and rules; warn on what can never work",
+        description=(
+            "Check the site file and every zone and rule file it lists, in one pass: each "
+            "problem as 'file:line:col: what, what to do'. Warnings ('warning: ...') are "
+            "settings that load but can never work: role counts without identity, alerts "
+            "nobody receives, unset environment variables, a review url serve is not "
+            "reached at, pixel zones outside the frame, and (--probe) cameras that cannot "
+            "be opened. Exit 1 on any problem, and with --strict on any warning."
+        ),
+    )
     p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="site file (guardian.yaml)")
     p.add_argument(
         "--list", action="store_true", help="also list every rule that loaded, built-ins included"
+    )
+    p.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    p.add_argument(
+        "--probe",
+        action="store_true",
+        help="open every enabled camera's source and read one frame (a few seconds per "
+        "stream); its frame size also checks pixel zones",
     )
     p.set_defaults(func=cmd_check)
 
@@ -241,7 +298,11 @@ def build_parser() -> argparse.ArgumentParser:
             "Run rule files over observations recorded with 'guardian run "
             "--record-observations FILE.jsonl' and print each event with its video time "
             "and clock time, and what its actions would do. Nothing is stored or sent. "
-            "Zones are taken from the recording (and the site file, with --config)."
+            "Without --config, zones are taken from the recording and only the given rule "
+            "files run; with --config the rule set is built as 'guardian run' builds it "
+            "(the site's zones, contacts, built-in rules), from --rules or the site's "
+            "rule files. Timers still running when the recording ends are printed "
+            "(PENDING)."
         ),
     )
     p.add_argument(
@@ -252,13 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="recorded observations",
     )
     p.add_argument(
-        "--rules", type=Path, nargs="+", required=True, metavar="FILE", help="rule file(s)"
+        "--rules",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="rule file(s); with --config they stand in for the site's rule files "
+        "(default: the site's)",
     )
     p.add_argument(
         "--config",
         type=Path,
         default=None,
-        help="site file: its time zone, contacts, zones and modes settings (optional)",
+        help="site file: its time zone, contacts, zones, modes settings, rules and "
+        "built-in rules, as 'guardian run' uses them (optional)",
     )
     p.add_argument(
         "--mode",
@@ -273,6 +340,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_mode_commands(sub)
     add_review_commands(sub)
+    add_status_commands(sub)
+    add_health_commands(sub)
     add_alert_commands(sub)
     add_clips_commands(sub)
     add_identity_commands(sub)
@@ -301,9 +370,10 @@ def _control_site(config: Path) -> SiteBundle | None:
     rule file) do not stop them; a broken site file prints its problems and gives None.
     """
     try:
-        return load_site(config)
+        bundle = load_site(config)
     except ConfigError as err:
         if isinstance(err.partial, SiteBundle):
+            use_site_timezone(err.partial.site.site.timezone)
             return err.partial
         for problem in err.problems:
             print(problem, file=sys.stderr)
@@ -313,6 +383,8 @@ def _control_site(config: Path) -> SiteBundle | None:
             file=sys.stderr,
         )
         return None
+    use_site_timezone(bundle.site.site.timezone)  # log times in the site's time zone
+    return bundle
 
 
 def _open_store(bundle: SiteBundle) -> Store | None:
@@ -381,7 +453,7 @@ def _usage_error(command: str, message: str) -> int:
 
 
 def cmd_mode(args: argparse.Namespace) -> int:
-    from guardian.config.durations import parse_duration
+    from guardian.modes import parse_for
 
     switching = args.until is not None or args.duration is not None
     if args.mode is None and (switching or args.by is not None or args.reason is not None):
@@ -397,8 +469,8 @@ def cmd_mode(args: argparse.Namespace) -> int:
     duration: float | None = None
     if args.duration is not None:
         try:
-            duration = float(parse_duration(args.duration))
-        except (TypeError, ValueError) as exc:
+            duration = parse_for(args.duration)
+        except ValueError as exc:
             return _usage_error("mode", f"--for: {exc}")
         if duration <= 0:
             return _usage_error("mode", "--for: the duration must be more than 0, e.g. 2h")
@@ -416,6 +488,9 @@ def cmd_mode(args: argparse.Namespace) -> int:
             now = modes.clock()
             state = modes.current(now)
             print("\n".join(_mode_summary(state, modes, now)))
+            end = modes.ends_at(state)
+            if end is not None:
+                print("\n".join(_supervised_effect(args.config, end, tz)))
             changes = store.mode_changes(limit=5)
             print(f"\nlast changes (times in {tz}):" if changes else "\nno changes yet")
             for change in changes:
@@ -441,8 +516,33 @@ def cmd_mode(args: argparse.Namespace) -> int:
         except ValueError as exc:
             return _usage_error("mode", str(exc))
         print("\n".join(_mode_summary(state, modes, modes.clock())))
+        end = modes.ends_at(state)
+        if end is not None:
+            print("\n".join(_supervised_effect(args.config, end, tz)))
         print(f"(times in {tz})")
     return 0
+
+
+def _supervised_effect(config: Path, end: float, timezone: str) -> list[str]:
+    """What a supervised mode pauses until ``end`` and what stays on, rule by rule (the
+    rules that run in supervised mode stay on: the submersion timer always does)."""
+    from guardian.modes import local_time
+
+    until = local_time(end, timezone).strftime("%H:%M")
+    try:
+        _, rules = _load(config)
+    except ConfigError:  # the rules cannot be read: say what the defaults do
+        return [
+            f"  entry alerts paused until {until}; submersion alerts stay on "
+            "(the rules could not be read: 'guardian check')"
+        ]
+    active = [r for r in rules.rules if r.enabled]
+    paused = [r.alias for r in active if "supervised" not in r.modes]
+    kept = [r.alias for r in active if "supervised" in r.modes]
+    return [
+        f"  paused until {until}: {', '.join(paused) or 'no rule'}",
+        f"  still on: {', '.join(kept) or 'no rule'}",
+    ]
 
 
 def _print_schedule(bundle: SiteBundle, modes: ModeManager, count: int = 10) -> int:
@@ -528,6 +628,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 
 def cmd_ack(args: argparse.Namespace) -> int:
+    from guardian.rules.actions import event_text
+
     opened = _site_and_store(args.config)
     if opened is None:
         return 1
@@ -544,7 +646,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
             return 1
         already = store.is_acknowledged(args.event_id)
         store.acknowledge(args.event_id, by=by)
-    what = f"{event.rule_alias}: {event.message}" if event.message else event.rule_alias
+    what = event_text(event)
     if already:
         print(f"event {args.event_id} ({what}) was already acknowledged")
     else:
@@ -556,12 +658,15 @@ _MODE_EPILOG = """\
 examples:
   guardian mode                                   show the mode and the last 5 changes
   guardian mode supervised --for 2h --reason "swimming lessons"
+  guardian mode supervised --for 90               90 minutes (a bare number is minutes)
   guardian mode supervised --until 18:00          until the next 18:00 (site time zone)
   guardian mode unsupervised --reason "lessons over"
   guardian mode --schedule                        the next switches of 'modes: schedule:'
 
 Supervised mode always ends by itself: at --until, after --for, or after the site
-file's 'modes: supervised_for' (default 2h); at most 24h.
+file's 'modes: supervised_for' (default 2h); at most 24h. It pauses the rules that
+run only in unsupervised mode (entry alerts, by default); the others, the submersion
+timer included, stay on. The switch prints which rules are paused and which stay on.
 """
 
 
@@ -598,7 +703,8 @@ def add_mode_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--for",
         dest="duration",
         metavar="DURATION",
-        help="supervised for this long: 90m, 2h (default: modes.supervised_for)",
+        help="supervised for this long: a bare number is minutes (90), or 90m, 1h30m, 2h "
+        "(default: modes.supervised_for)",
     )
     p.add_argument("--by", metavar="NAME", help=by_help)
     p.add_argument("--reason", metavar="TEXT", help="why, recorded with the change")
@@ -652,9 +758,15 @@ def add_mode_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return int(args.func(args))
+    setup_logging(args.verbose)
+    try:
+        code = int(args.func(args))
+        sys.stdout.flush()  # a reader that went away fails here, not at exit
+    except BrokenPipeError:  # `guardian review | head -1`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python exits
+        return 141  # 128 + SIGPIPE, as a shell reports a command cut off by a pipe
+    return code
 
 
 if __name__ == "__main__":

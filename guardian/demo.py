@@ -140,6 +140,7 @@ storage:
 
 def run_demo(workdir: Path) -> int:
     from guardian.cli import run_site
+    from guardian.rules.actions import event_text
     from guardian.store import Store
 
     workdir = workdir.resolve()
@@ -169,7 +170,7 @@ def run_demo(workdir: Path) -> int:
         clips = {e.event_id: store.clip_for_event(e.event_id) for e in events}
     print(f"\n{len(events)} event(s) in {db}:")
     for e in events:
-        print(f"  {e.event_id}  {e.rule_id}  {e.camera}/{e.zone}  track {e.track_id}  {e.message}")
+        print(f"  {e.event_id}  {event_text(e)}")
         clip = clips[e.event_id]
         if clip is not None and clip.status == "written":
             print(f"    clip: {workdir / 'clips' / clip.path} ({clip.duration:.1f} s, H.264)")

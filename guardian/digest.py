@@ -1,4 +1,4 @@
-"""The morning digest: what happened in a range (by default the last 24 h), in a few lines.
+"""The morning digest: what happened in a range (by default the last night), in a few lines.
 
 Critical events come first, each flagged when still not acknowledged; then counts per
 rule; alerts held back by quiet hours and deliveries that failed are counted; the
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
+from guardian.review.queries import last_night
 from guardian.store import Delivery, Store
 
 if TYPE_CHECKING:
@@ -73,6 +74,8 @@ class Digest:
     suppressed: int  # alerts held back by quiet hours
     failed: int  # deliveries given up
     review_url: str | None = None
+    #: what watched the range (camera health, issue 13): see ``health_lines``
+    health: tuple[str, ...] = ()
 
     @property
     def critical(self) -> int:
@@ -104,13 +107,16 @@ class Digest:
                 when = dt.datetime.fromtimestamp(event.started_at, zone)
                 flag = "" if event.acknowledged else " - not acknowledged"
                 where = event.camera + (f"/{event.zone}" if event.zone else "")
-                lines.append(f"{event.severity.upper()} {when:%H:%M} {event.alias} ({where}){flag}")
+                lines.append(
+                    f"{event.severity.upper()} {when:%a %d %b %H:%M} {event.alias} ({where}){flag}"
+                )
             per_rule = "; ".join(
                 f"{r.alias} {r.count}"
                 + (f" ({r.unacknowledged} unack.)" if r.unacknowledged else "")
                 for r in self.rules
             )
             lines.append(f"Per rule: {per_rule}.")
+        lines.extend(self.health)  # camera health: the silence above means safe only if watched
         if self.suppressed:
             lines.append(f"{self.suppressed} alert(s) held back by quiet hours.")
         if self.failed:
@@ -175,7 +181,43 @@ def build_digest(
         suppressed=sum(1 for d in in_range if d.status == "suppressed"),
         failed=sum(1 for d in in_range if d.status == "failed" and d.kind != "digest"),
         review_url=review_url or None,
+        health=health_lines(store, site, start=start, end=end),
     )
+
+
+# -- camera health (issue 13) -------------------------------------------------------------
+
+
+def health_lines(store: Store, site: SiteConfig, *, start: float, end: float) -> tuple[str, ...]:
+    """What watched [start, end): ``Watched 22:00-07:00: pool camera offline 02:14-02:31.``
+    (ASCII dashes: an SMS stays in the GSM alphabet)."""
+    from guardian.health_report import health_report
+
+    report = health_report(
+        store,
+        since=start,
+        until=end,
+        now=end,
+        timezone=site.site.timezone,
+        cameras=[c.id for c in site.cameras if c.enabled],
+    )
+    if not report.started:
+        return ()
+    line = report.headline(dash="-")
+    return (line[:1].upper() + line[1:] + ".",)
+
+
+# -----------------------------------------------------------------------------------------
+
+
+def default_window(now: float, site: SiteConfig) -> tuple[float, float]:
+    """The range a digest covers by default, up to ``now``: from the start of the last
+    night (``review.night``: the night ``guardian review`` and the review page show; at
+    07:00, yesterday 18:00), or ``alerts.digest.hours`` back when that is set."""
+    hours = site.alerts.digest.hours
+    if hours is not None:
+        return now - hours, now
+    return last_night(now, site.review, site.site.timezone).start, now
 
 
 def digest_key(day: str, channel: str, contact: str, *, manual: float | None = None) -> str:
@@ -211,14 +253,13 @@ def queue_digest(
     review_url: str | None = None,
     manual: bool = False,
 ) -> tuple[Digest, list[Delivery]]:
-    """Build the digest of [start (default ``now`` - ``alerts.digest.hours``), now), queue
+    """Build the digest of [start (default: :func:`default_window`), now), queue
     it for every recipient under the local day's key, and send it.
 
     Returns the digest and the deliveries newly queued (none when today's was already).
     A ``manual`` digest (``guardian digest --send``) has its own key: it is sent even
     when the scheduled one went out today."""
-    cfg = site.alerts.digest
-    start = now - cfg.hours if start is None else start
+    start = default_window(now, site)[0] if start is None else start
     digest = build_digest(store, site, start=start, end=now, review_url=review_url)
     day = dt.datetime.fromtimestamp(now, ZoneInfo(site.site.timezone)).date().isoformat()
     text = digest.text()
@@ -293,9 +334,11 @@ __all__ = [
     "RuleCount",
     "add_digest_job",
     "build_digest",
+    "default_window",
     "digest_job",
     "digest_key",
     "digest_recipients",
     "digest_trigger",
+    "health_lines",
     "queue_digest",
 ]

@@ -10,20 +10,24 @@ the same transaction that stored their events.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, TextIO
+from zoneinfo import ZoneInfo
 
 from guardian.alerts import Outbox
 from guardian.alerts.escalation import Escalator
 from guardian.effects import CommandRequest, Effects
 from guardian.modes import ModeManager
-from guardian.records import Event, Observation
+from guardian.records import Event, HealthChange, Observation
 from guardian.rules import Firing, RuleEngine
+from guardian.rules.actions import event_text
+from guardian.rules.base import Pending
+from guardian.rules.engine import format_pending
 from guardian.store import Store
 
 if TYPE_CHECKING:
@@ -71,6 +75,28 @@ class Dispatcher:
         self.outbox.flush(now)
         return events
 
+    def end_stream(self, camera: str) -> list[Pending]:
+        """A file camera's video ended: the timers still running are dropped from the
+        stored state (they are about that video only) and each is said in one line."""
+        pending = self.engine.end_stream(camera)
+        state = self.engine.drain_state()
+        if state:
+            self.store.commit([], state)
+        for p in pending:
+            line = format_pending(p, self.engine.context.timezone)
+            print(f"PENDING {line}", file=self.out or sys.stdout, flush=True)
+        return pending
+
+    def health(
+        self, changes: Sequence[HealthChange], now: float, ended: Iterable[str] = ()
+    ) -> list[Event]:
+        """Camera problems that began or ended: each stored as a span of this run, then
+        the health rules (their ``for:`` waits too: call it once a second) → events and
+        alerts. ``ended``: cameras no longer watched (their waits are dropped)."""
+        for change in changes:
+            self.store.record_health(change, self.engine.run_id)
+        return self.commit(self.engine.health(changes, now, ended))
+
     def commit(self, firings: Sequence[Firing], obs: Observation | None = None) -> list[Event]:
         effects = Effects()
         self.engine.run_actions(firings, effects)
@@ -84,7 +110,8 @@ class Dispatcher:
         if self.clips is not None and effects.clips:  # hands frames to the writers only
             self.clips.submit(effects.clips, events, obs)
         for event in events:
-            print(format_event(event), file=self.out or sys.stdout, flush=True)
+            line = format_event(event, self.engine.context.timezone)
+            print(line, file=self.out or sys.stdout, flush=True)
         for delivery in queued:
             self.outbox.send(delivery)
         if effects.modes:
@@ -94,10 +121,13 @@ class Dispatcher:
         return events
 
 
-def format_event(event: Event) -> str:
-    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.started_at))
+def format_event(event: Event, timezone: str = "UTC") -> str:
+    """The console line of an event, its time in the site's ``timezone``:
+    ``EVENT 2026-11-23 14:02:26 [critical] Possible submersion: … rule=submersion id=…``."""
+    when = dt.datetime.fromtimestamp(event.started_at, ZoneInfo(timezone))
     return (
-        f"EVENT {when} [{event.severity.value}] {event.rule_id} {event.message} id={event.event_id}"
+        f"EVENT {when:%Y-%m-%d %H:%M:%S} [{event.severity.value}] {event_text(event)} "
+        f"rule={event.rule_id} id={event.event_id}"
     )
 
 

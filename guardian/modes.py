@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from guardian.config.site import MAX_SUPERVISED
 from guardian.effects import ModeRequest
 from guardian.store import ModeState, Store
+from guardian.when import format_duration
 
 #: the site modes; the first is the default
 MODES = ("unsupervised", "supervised")
@@ -44,16 +45,25 @@ def write_transaction(store: Store) -> Iterator[None]:
         yield
 
 
-def format_duration(seconds: float) -> str:
-    """``45 s``, ``2 min``, ``1 min 30 s``, ``1 h``, ``2 h 5 min``."""
-    total = max(0, round(seconds))
-    if total < 60:
-        return f"{total} s"
-    minutes, secs = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min" + (f" {secs} s" if secs else "")
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h" + (f" {minutes} min" if minutes else "")
+_SPAN_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|min|m|s)?\s*", re.IGNORECASE)
+_SPAN_UNITS = {"d": 86400.0, "h": 3600.0, "min": 60.0, "m": 60.0, "s": 1.0, "": 60.0}
+
+
+def parse_for(text: str) -> float:
+    """How long a supervised mode lasts, as a user writes it → seconds.
+
+    A bare number is minutes (``90``: 90 min); with units: ``90m``, ``2h``, ``1h30m``,
+    ``1h30`` (the number after hours is minutes), ``1.5h``, ``45s``. Anything else raises
+    ValueError saying what to write.
+    """
+    spans = list(_SPAN_RE.finditer(text.strip()))
+    joined = "".join(m.group(0) for m in spans).strip()
+    units = [(m.group(2) or "").lower() for m in spans]
+    if not spans or joined != text.strip() or "" in units[:-1] or len(set(units)) < len(units):
+        raise ValueError(
+            f"'{text}' is not a duration — write minutes (90) or with a unit: 90m, 1h30m, 2h"
+        )
+    return sum(float(m.group(1)) * _SPAN_UNITS[u] for m, u in zip(spans, units, strict=True))
 
 
 def parse_until(text: str, timezone: str, now: float) -> float:
@@ -164,8 +174,8 @@ class ModeManager:
                 raise ValueError(f"the end of the supervised mode ({when}) has already passed")
             if end - now > MAX_SUPERVISED + 1e-6:
                 raise ValueError(
-                    f"a supervised mode lasts at most 24 h (alerts are off meanwhile) — "
-                    f"{when} is {format_duration(end - now)} away"
+                    f"a supervised mode lasts at most 24 h (it pauses entry alerts; "
+                    f"submersion alerts stay on) — {when} is {format_duration(end - now)} away"
                 )
         request = ModeRequest(mode, end, by=by, reason=reason, source=source)
         with write_transaction(self.store):
@@ -198,3 +208,15 @@ def next_time_of_day(text: str, timezone: str, now: float) -> float:
     if not _HHMM_RE.match(text):
         raise ValueError(f"'{text}' is not a time of day — write HH:MM, e.g. 18:00")
     return parse_until(text, timezone, now)
+
+
+__all__ = [
+    "MODES",
+    "ModeManager",
+    "format_duration",
+    "local_time",
+    "next_time_of_day",
+    "parse_for",
+    "parse_until",
+    "write_transaction",
+]

@@ -28,6 +28,7 @@ from guardian.config.pose import build_posture_tracker
 from guardian.detection import PoseDetector
 from guardian.digest import add_digest_job
 from guardian.dispatch import Dispatcher
+from guardian.health import CameraHealthMonitor, build_monitor
 from guardian.modes import ModeManager
 from guardian.observations import ObservationWriter
 from guardian.pose import PostureTracker
@@ -35,6 +36,7 @@ from guardian.records import (
     Detection,
     Event,
     Frame,
+    HealthChange,
     Observation,
     Posture,
     PostureReading,
@@ -44,6 +46,7 @@ from guardian.records import (
 from guardian.relook import Relook
 from guardian.review.auth import escalation_link_maker
 from guardian.rules import RuleContext, RuleEngine, RuleSet
+from guardian.rules.base import Pending
 from guardian.scene import SceneWatcher
 from guardian.scheduler import Scheduler, catch_up
 from guardian.sources import FrameSource, SourceError, open_source
@@ -234,6 +237,8 @@ class CameraStatus:
     started: float = field(default_factory=time.perf_counter)
     done: bool = False
     error: str | None = None
+    #: wall-clock time the last frame arrived (None: none yet)
+    last_frame: float | None = None
 
     @property
     def fps(self) -> float:
@@ -241,7 +246,11 @@ class CameraStatus:
         return self.processed / elapsed if elapsed > 0 else 0.0
 
 
-_DONE = object()
+@dataclass(frozen=True)
+class _Done:
+    """A camera's worker ended: its file is over, it failed, or the run stops."""
+
+    camera: str
 
 
 class CameraWorker(threading.Thread):
@@ -254,6 +263,8 @@ class CameraWorker(threading.Thread):
         out: queue.Queue[object],
         stop: threading.Event,
         clips: CameraClips | None = None,
+        health: CameraHealthMonitor | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__(name=f"camera-{pipeline.camera}", daemon=True)
         #: the camera's clip ring: every frame is handed to it (never blocks)
@@ -263,11 +274,22 @@ class CameraWorker(threading.Thread):
         self.out = out
         self.stop = stop
         self.status = CameraStatus(pipeline.camera, None)
+        #: the camera's health: every frame is checked, problems go on the queue
+        self.health = health
+        self.clock = clock
+        self._source: FrameSource | None = None
+
+    @property
+    def connected(self) -> bool | None:
+        """False while a live camera never accepted a connection; None for files."""
+        connects = getattr(self._source, "connects", None)
+        return None if connects is None else connects > 0
 
     def run(self) -> None:
         source: FrameSource | None = None
         try:
             source = self.open_source()  # a bad file fails this camera only
+            self._source = source
             self.status.total = source.total_frames
             frames = iter(source.frames(self.stop))
             while not self.stop.is_set():
@@ -276,6 +298,12 @@ class CameraWorker(threading.Thread):
                 if frame is None:
                     break
                 self.pipeline.times.add("decode", time.perf_counter() - t0)
+                self.status.last_frame = self.clock()
+                if self.health is not None:  # problems before the frame's observation
+                    t1 = time.perf_counter()
+                    for change in self.health.check(frame):
+                        self._put(change)
+                    self.pipeline.times.add("health", time.perf_counter() - t1)
                 if self.clips is not None:
                     t1 = time.perf_counter()
                     self.clips.push(frame)
@@ -296,7 +324,7 @@ class CameraWorker(threading.Thread):
             if self.clips is not None:  # no more frames: an open clip ends here
                 self.clips.finish()
             self.status.done = True
-            self._put(_DONE)
+            self._put(_Done(self.pipeline.camera))
 
     def _put(self, item: object) -> None:
         while True:  # back-pressure, but never deadlock on stop
@@ -304,7 +332,7 @@ class CameraWorker(threading.Thread):
                 self.out.put(item, timeout=0.2)
                 return
             except queue.Full:
-                if self.stop.is_set() and item is not _DONE:
+                if self.stop.is_set() and not isinstance(item, _Done):
                     return
 
 
@@ -353,7 +381,14 @@ class Runner:
             prompt_expires=site.modes.prompt_expires,
             supervised_for=site.modes.supervised_for,
         )
-        self.engine = RuleEngine(rules.rules, context, state=store.load_state())
+        # cameras playing a file: their timers end with it (reported, never carried over)
+        self.files = [
+            c.id for c in site.cameras if c.enabled and c.source_kind not in ("url", "usb")
+        ]
+        self.engine = RuleEngine(rules.rules, context, state=store.load_state(), files=self.files)
+        #: timers still running when a file camera's video ended (said as PENDING lines)
+        self.pending: list[Pending] = []
+        self._ended: set[str] = set()
         # console, log, and sms / push when contacts use them; quiet hours, retries
         self.outbox = build_outbox(store, site, out=self.out, clock=clock)
         self.dispatcher = Dispatcher(self.engine, store, self.outbox, self.modes, out=self.out)
@@ -387,6 +422,14 @@ class Runner:
         self.live_cameras = [
             c.id for c in site.cameras if c.enabled and c.source_kind in ("url", "usb")
         ]
+        #: each camera's health monitor (cameras whose health is checked), by camera id
+        self.monitors: dict[str, CameraHealthMonitor] = {}
+        #: cameras this run watches: a watch row each, with a heartbeat every
+        #: health.heartbeat seconds (camera → time and frame count at the last beat)
+        self._watching: dict[str, tuple[float, int]] = {}
+        self._next_beat = 0.0
+        #: cameras on which somebody was seen (the end of a run says where nobody was)
+        self.people_seen: set[str] = set()
         self.scheduler = Scheduler(site.site.timezone)
         self.scheduler.add_mode_schedule(site.modes.schedule, self.modes)
         # clips: a ring per camera that can produce events, writers, retention (clips:)
@@ -480,7 +523,14 @@ class Runner:
                 keep_down=float(pose.keep_down),
             )
             clips = self.clips.camera(cam.id) if self.clips is not None else None
-            self.workers.append(CameraWorker(opener, pipe, q, self.stop, clips))
+            monitor = build_monitor(
+                self.bundle, cam, live=cam.id in self.live_cameras, clock=self.clock
+            )
+            if monitor is not None:
+                self.monitors[cam.id] = monitor
+            self.workers.append(
+                CameraWorker(opener, pipe, q, self.stop, clips, health=monitor, clock=self.clock)
+            )
 
     def run(self) -> list[Event]:
         q: queue.Queue[object] = queue.Queue(maxsize=64)
@@ -492,6 +542,7 @@ class Runner:
         catch_up(self.bundle.site.modes.schedule, self.modes)  # missed while not running
         self.engine.set_mode(self.modes.current().mode)
         self.scheduler.start()
+        self._begin_watch()
         for w in self.workers:
             w.start()
         running = len(self.workers)
@@ -502,10 +553,15 @@ class Runner:
                     item = q.get(timeout=0.25)
                 except queue.Empty:
                     item = None
-                if item is _DONE:
+                if isinstance(item, _Done):
                     running -= 1
+                    self._stream_ended(item.camera)
+                    if item.camera not in self.live_cameras:  # a file is done, not offline
+                        self._end_watch(item.camera)
                 elif isinstance(item, Observation):
                     self.handle(item)
+                elif isinstance(item, HealthChange):
+                    self.health([item])
                 now = time.monotonic()
                 if self.progress is not None and now - last_progress >= 2.0:
                     last_progress = now
@@ -525,6 +581,14 @@ class Runner:
                     break
                 if isinstance(item, Observation):
                     self.handle(item)
+                elif isinstance(item, HealthChange):
+                    self.health([item])
+                elif isinstance(item, _Done):
+                    self._stream_ended(item.camera)
+            for camera in self.files:  # stopped before the end: that run's video is over
+                self._stream_ended(camera)
+            for camera in list(self._watching):  # a clean stop: watching ends here
+                self._end_watch(camera)
             if self.progress is not None:
                 self._print_progress()
             if self.clips is not None:  # open clips end with the frames they have
@@ -541,12 +605,84 @@ class Runner:
             self.times.add("identity", time.perf_counter() - t)
         if self.writer is not None:
             self.writer.write(obs)
+        if obs.tracks:
+            self.people_seen.add(obs.camera)
         t0 = time.perf_counter()
         self.events.extend(self.dispatcher.handle(obs))
         self.times.add("rules", time.perf_counter() - t0)
 
+    def _stream_ended(self, camera: str) -> None:
+        """A file camera's frames ended: its running timers are said and dropped."""
+        if camera in self.files and camera not in self._ended:
+            self._ended.add(camera)
+            self.pending += self.dispatcher.end_stream(camera)
+
     def housekeeping(self) -> None:
         self.events.extend(self.dispatcher.housekeeping(self.clock(), self.live_cameras))
+        self._health_tick()
+
+    # -- camera health: what watched when ------------------------------------------------
+    def health(self, changes: Sequence[HealthChange]) -> None:
+        """Camera problems that began or ended: stored as spans, then the rules."""
+        for change in changes:
+            what = "over" if change.ended is not None else "began"
+            log.warning(
+                "camera %s: %s %s%s",
+                change.camera,
+                change.problem,
+                what,
+                f" ({change.detail})" if change.detail and change.ended is None else "",
+            )
+        self.events.extend(self.dispatcher.health(changes, self.clock()))
+
+    def _begin_watch(self) -> None:
+        now = self.clock()
+        for w in self.workers:
+            self.store.begin_watch(self.engine.run_id, w.status.camera, now)
+            self._watching[w.status.camera] = (now, 0)
+        self._next_beat = now + float(self.bundle.site.health.heartbeat)
+
+    def _end_watch(self, camera: str) -> None:
+        """The camera is no longer watched (a file that ended, or a clean stop)."""
+        if camera not in self._watching:
+            return
+        now = self.clock()
+        self._beat(camera, now)
+        del self._watching[camera]
+        # its problems end with the watch: no "back" alert, nothing left waiting
+        self.events.extend(self.dispatcher.health([], now, ended=[camera]))
+        self.store.end_watch(self.engine.run_id, camera, now)
+
+    def _health_tick(self) -> None:
+        """Once a second: offline live cameras, the health rules' waits, heartbeats."""
+        now = self.clock()
+        changes: list[HealthChange] = []
+        for w in self.workers:
+            camera = w.status.camera
+            monitor = self.monitors.get(camera)
+            if monitor is not None and camera in self.live_cameras and camera in self._watching:
+                changes += monitor.tick(now, w.status.last_frame, w.connected)
+        self.health(changes)
+        if now >= self._next_beat:
+            self._next_beat = now + float(self.bundle.site.health.heartbeat)
+            for camera in list(self._watching):
+                self._beat(camera, now)
+
+    def _beat(self, camera: str, now: float) -> None:
+        status = next(w.status for w in self.workers if w.status.camera == camera)
+        then, frames = self._watching.get(camera, (now, status.processed))
+        fps = (status.processed - frames) / (now - then) if now > then else 0.0
+        self._watching[camera] = (now, status.processed)
+        monitor = self.monitors.get(camera)
+        self.store.beat(
+            self.engine.run_id,
+            camera,
+            now,
+            last_frame=status.last_frame,
+            frames=status.processed,
+            fps=fps,
+            problems=monitor.problems if monitor is not None else (),
+        )
 
     def _print_progress(self) -> None:
         assert self.progress is not None

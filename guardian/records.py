@@ -272,6 +272,63 @@ class Observation:
         return None
 
 
+class HealthProblem(StrEnum):
+    """Why a camera cannot watch (or cannot be trusted to)."""
+
+    OFFLINE = "offline"  #: no frame for a while (refused, unplugged, stream gone)
+    STALLED = "stalled"  #: frames arrive but the picture is frozen (identical frames)
+    OBSTRUCTED = "obstructed"  #: a covered lens or a blinded picture (no detail)
+    TOO_DARK = "too_dark"  #: night-black picture
+    MOVED = "moved"  #: the view no longer matches the one the zones were drawn on
+
+
+@dataclass(frozen=True, slots=True)
+class HealthChange:
+    """A camera problem began (``ended`` None) or ended; wall-clock seconds."""
+
+    camera: str
+    problem: HealthProblem
+    started: float
+    ended: float | None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSpan:
+    """A stored camera problem: ``ended`` None while it lasts (or when the run died)."""
+
+    span_id: int
+    camera: str
+    problem: HealthProblem
+    started: float
+    ended: float | None
+    detail: str
+    run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSpan:
+    """One camera watched by one run: from ``started`` to ``ended`` (a clean stop) or, for
+    a run that died or is still running, its last heartbeat ``last_beat``."""
+
+    run_id: str
+    camera: str
+    started: float
+    last_beat: float
+    ended: float | None
+    #: wall-clock time of the last frame processed (None: none yet)
+    last_frame: float | None
+    frames: int
+    fps: float
+    #: problems open at the last heartbeat
+    problems: tuple[HealthProblem, ...] = ()
+
+    @property
+    def until(self) -> float:
+        """When watching stopped (or the last sign of life)."""
+        return self.ended if self.ended is not None else self.last_beat
+
+
 class Severity(StrEnum):
     CRITICAL = "critical"
     WARNING = "warning"

@@ -9,6 +9,11 @@ Nothing is stored or sent: events and the actions' requests are printed with the
 times (video time from the first observation, and the clock time). Mode switches
 (``set_mode``, and prompts when ``accept_prompts``) take effect in the replay, and a
 supervised mode ends when its time is up, so sequences behave as they would live.
+Timers still running when the recording ends are printed (``PENDING``), as
+``guardian run`` prints those of a video file that ended.
+
+With a site file, the caller builds the rule set the way ``guardian run`` does (the
+site's built-in rules included) and passes it as ``rules``.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ from guardian.effects import Effects, ModeRequest
 from guardian.observations import read_observations
 from guardian.records import Event, Observation
 from guardian.rules import RuleContext, RuleEngine, RuleSet, load_rules
+from guardian.rules.base import Pending
+from guardian.rules.engine import format_pending
 
 
 @dataclass
@@ -36,6 +43,8 @@ class ReplayResult:
     modes: list[tuple[float, str]] = field(default_factory=list)
     problems: tuple[Problem, ...] = ()
     observations: int = 0
+    #: timers still running when the recording ended
+    pending: list[Pending] = field(default_factory=list)
 
 
 def zones_in(path: Path) -> dict[str, set[str]]:
@@ -71,6 +80,7 @@ class Replayer:
         accept_prompts: bool = False,
         out: TextIO | None = None,
     ) -> None:
+        # nothing is stored: every camera's timers end with the recording
         self.engine = RuleEngine(rules.rules, context)
         self.accept_prompts = accept_prompts
         self.out = out
@@ -79,7 +89,9 @@ class Replayer:
         self.result = ReplayResult(problems=rules.problems)
 
     def feed(self, observations: Iterable[Observation]) -> ReplayResult:
+        cameras: dict[str, None] = {}
         for obs in observations:
+            cameras.setdefault(obs.camera)
             if self.start is None:
                 self.start = obs.timestamp
             self.result.observations += 1
@@ -96,6 +108,12 @@ class Replayer:
                 self.result.events.append(firing.event)
                 self._print(firing.event.started_at, _describe(firing.event))
             self._apply(obs.timestamp, effects)
+        for camera in cameras:  # the recording ended: what was still waiting
+            for pending in self.engine.end_stream(camera):
+                self.result.pending.append(pending)
+                line = format_pending(pending, self.engine.context.timezone, "recording")
+                self._print(pending.ended, f"PENDING {line}")
+        self.engine.drain_state()
         return self.result
 
     def _apply(self, now: float, effects: Effects) -> None:
@@ -154,17 +172,20 @@ def _describe(event: Event) -> str:
 
 def replay(
     observations: Path,
-    rule_files: Sequence[Path],
+    rule_files: Sequence[Path] = (),
     *,
+    rules: RuleSet | None = None,
     context: RuleContext | None = None,
     zones: dict[str, set[str]] | None = None,
     contacts: Iterable[str] | None = None,
     accept_prompts: bool = False,
     out: TextIO | None = None,
 ) -> ReplayResult:
-    """Run ``rule_files`` over the observations file; raise ConfigError on broken rules."""
-    zones = zones if zones is not None else zones_in(observations)
-    rules = load_replay_rules(rule_files, zones, contacts)
+    """Run ``rules`` (or else ``rule_files``, checked against the recorded zones) over
+    the observations file; raise ConfigError on broken rules."""
+    if rules is None:
+        zones = zones if zones is not None else zones_in(observations)
+        rules = load_replay_rules(rule_files, zones, contacts)
     if rules.problems:
         raise ConfigError(rules.problems)
     player = Replayer(rules, context or RuleContext(), accept_prompts=accept_prompts, out=out)

@@ -31,7 +31,16 @@ from guardian.effects import (
     PromptRequest,
     StateChange,
 )
-from guardian.records import Clip, Event, EventStatus, Severity
+from guardian.records import (
+    Clip,
+    Event,
+    EventStatus,
+    HealthChange,
+    HealthProblem,
+    HealthSpan,
+    Severity,
+    WatchSpan,
+)
 
 Migration = Callable[[sqlite_utils.Database], None]
 
@@ -231,6 +240,41 @@ def _m006_people(db: sqlite_utils.Database) -> None:
     db.table("person_samples").create_index(["person_id"])
 
 
+def _m007_camera_health(db: sqlite_utils.Database) -> None:
+    """What watched when: one row per (run, camera) with a heartbeat, and the cameras'
+    problems (offline, stalled, obstructed, too dark, moved) as spans."""
+    db.table("watch").create(
+        {
+            "run_id": str,
+            "camera": str,
+            "started": float,
+            "last_beat": float,
+            "ended": float,
+            "last_frame": float,
+            "frames": int,
+            "fps": float,
+            "problems": str,
+        },
+        pk=("run_id", "camera"),
+        not_null={"run_id", "camera", "started", "last_beat"},
+    )
+    db.table("watch").create_index(["last_beat"])
+    db.table("camera_health").create(
+        {
+            "id": int,
+            "camera": str,
+            "problem": str,
+            "started": float,
+            "ended": float,
+            "detail": str,
+            "run_id": str,
+        },
+        pk="id",
+        not_null={"camera", "problem", "started"},
+    )
+    db.table("camera_health").create_index(["camera", "started"])
+
+
 #: Guardian's schema steps, oldest first. Never edit a step that has shipped: add one.
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
@@ -239,6 +283,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("004_outbox", _m004_outbox),
     ("005_review", _m005_review),
     ("006_people", _m006_people),
+    ("007_camera_health", _m007_camera_health),
 )
 
 
@@ -706,6 +751,134 @@ class Store:
         for r in rows:
             yield r["key"], json.loads(r["value"])
 
+    # -- camera health: what watched when ------------------------------------------
+    def begin_watch(self, run_id: str, camera: str, now: float) -> None:
+        """A run starts watching ``camera``. Problems left open by runs that died are
+        closed at their run's last heartbeat (nobody knows what happened after)."""
+        with self.transaction():
+            self.db.execute(
+                "update camera_health set ended = (select w.last_beat from watch w "
+                "where w.run_id = camera_health.run_id and w.camera = camera_health.camera) "
+                "where ended is null and camera = ? and run_id != ?",
+                [camera, run_id],
+            )
+            self.db.execute(
+                "update camera_health set ended = started where ended is null "
+                "and camera = ? and run_id != ?",
+                [camera, run_id],
+            )
+            self.db.table("watch").upsert(
+                {
+                    "run_id": run_id,
+                    "camera": camera,
+                    "started": now,
+                    "last_beat": now,
+                    "ended": None,
+                    "last_frame": None,
+                    "frames": 0,
+                    "fps": 0.0,
+                    "problems": "",
+                },
+                pk=("run_id", "camera"),
+            )
+
+    def beat(
+        self,
+        run_id: str,
+        camera: str,
+        now: float,
+        *,
+        last_frame: float | None,
+        frames: int,
+        fps: float,
+        problems: Iterable[HealthProblem] = (),
+    ) -> None:
+        """The run's heartbeat for one camera (a few seconds apart): proof it watched."""
+        with self.transaction():
+            self.db.execute(
+                "update watch set last_beat = ?, last_frame = ?, frames = ?, fps = ?, "
+                "problems = ? where run_id = ? and camera = ?",
+                [now, last_frame, frames, fps, ",".join(problems), run_id, camera],
+            )
+
+    def end_watch(self, run_id: str, camera: str, now: float) -> None:
+        """A clean stop: the camera's open problems end with it."""
+        with self.transaction():
+            self.db.execute(
+                "update watch set ended = ?, last_beat = max(last_beat, ?) "
+                "where run_id = ? and camera = ?",
+                [now, now, run_id, camera],
+            )
+            self.db.execute(
+                "update camera_health set ended = ? where ended is null "
+                "and run_id = ? and camera = ?",
+                [now, run_id, camera],
+            )
+
+    def record_health(self, change: HealthChange, run_id: str) -> None:
+        """A problem began (a new open span) or ended (its open span is closed)."""
+        with self.transaction():
+            if change.ended is None:
+                self.db.table("camera_health").insert(
+                    {
+                        "camera": change.camera,
+                        "problem": str(change.problem),
+                        "started": change.started,
+                        "ended": None,
+                        "detail": change.detail,
+                        "run_id": run_id,
+                    }
+                )
+            else:
+                self.db.execute(
+                    "update camera_health set ended = ? where ended is null "
+                    "and camera = ? and problem = ? and run_id = ?",
+                    [change.ended, change.camera, str(change.problem), run_id],
+                )
+
+    def watch_spans(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> list[WatchSpan]:
+        """Runs × cameras that watched at some time in [since, until), oldest first."""
+        rows = self._select(
+            "watch",
+            [("last_beat >= ?", since), ("started < ?", until)],
+            "started, camera",
+        )
+        return [_watch_from_row(r) for r in rows]
+
+    def latest_watch(self) -> list[WatchSpan]:
+        """Each camera's latest run (for ``guardian status`` and ``/healthz``)."""
+        with self._lock:
+            rows = list(
+                self.db.table("watch").rows_where(
+                    "started = (select max(x.started) from watch x where x.camera = watch.camera)",
+                    order_by="camera",
+                )
+            )
+        return [_watch_from_row(r) for r in rows]
+
+    def health_spans(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        camera: str | None = None,
+        open_only: bool = False,
+    ) -> list[HealthSpan]:
+        """Camera problems that overlap [since, until), oldest first."""
+        rows = self._select(
+            "camera_health",
+            [
+                ("(ended is null or ended >= ?)", since),
+                ("started < ?", until),
+                ("camera = ?", camera),
+                ("ended is null and ? = 1", 1 if open_only else None),
+            ],
+            "started, id",
+        )
+        return [_health_from_row(r) for r in rows]
+
     # -- modes ------------------------------------------------------------------
     def mode_state(self) -> ModeState:
         """The latest stored mode (expiry is the caller's business: see guardian.modes)."""
@@ -1134,6 +1307,32 @@ def _event_from_row(r: dict[str, Any]) -> Event:
         message=r["message"] or "",
         frame_index=r["frame_index"] if r["frame_index"] is not None else -1,
         status=EventStatus(r["status"]),
+    )
+
+
+def _watch_from_row(r: dict[str, Any]) -> WatchSpan:
+    return WatchSpan(
+        run_id=r["run_id"],
+        camera=r["camera"],
+        started=float(r["started"]),
+        last_beat=float(r["last_beat"]),
+        ended=None if r["ended"] is None else float(r["ended"]),
+        last_frame=None if r["last_frame"] is None else float(r["last_frame"]),
+        frames=int(r["frames"] or 0),
+        fps=float(r["fps"] or 0.0),
+        problems=tuple(HealthProblem(p) for p in (r["problems"] or "").split(",") if p),
+    )
+
+
+def _health_from_row(r: dict[str, Any]) -> HealthSpan:
+    return HealthSpan(
+        span_id=int(r["id"]),
+        camera=r["camera"],
+        problem=HealthProblem(r["problem"]),
+        started=float(r["started"]),
+        ended=None if r["ended"] is None else float(r["ended"]),
+        detail=r["detail"] or "",
+        run_id=r["run_id"] or "",
     )
 
 

@@ -1,4 +1,5 @@
-"""Points in time as people write them on the command line: ``yesterday``, ``2026-11-22``."""
+"""Points in time and lengths of time as people write and read them: ``yesterday``,
+``2026-11-22``; ``45 s``, ``1 h 30 min``."""
 
 from __future__ import annotations
 
@@ -39,3 +40,15 @@ def parse_when(text: str, timezone: str, now: float) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=zone)
     return when.timestamp()
+
+
+def format_duration(seconds: float) -> str:
+    """``45 s``, ``2 min``, ``1 min 30 s``, ``1 h``, ``2 h 5 min`` (whole seconds)."""
+    total = max(0, round(seconds))
+    if total < 60:
+        return f"{total} s"
+    minutes, secs = divmod(total, 60)
+    if minutes < 60:
+        return f"{minutes} min" + (f" {secs} s" if secs else "")
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h" + (f" {minutes} min" if minutes else "")

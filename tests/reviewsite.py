@@ -22,7 +22,7 @@ import imageio_ffmpeg
 import numpy as np
 
 from guardian.config import SiteBundle, load_site
-from guardian.records import Event, Severity
+from guardian.records import Event, HealthChange, HealthProblem, Severity
 from guardian.review.auth import hash_password
 from guardian.review.server import ReviewApp, ReviewServer
 from guardian.store import Store
@@ -210,6 +210,23 @@ def build_night(root: Path, sample_mp4: Path, *, review: str = "") -> Night:
     )
     add_clip(store, "ev-skip", "pool", path=None, status="skipped", reason="disk full")
     return night
+
+
+def watch_the_night(store: Store) -> None:
+    """Both cameras watched 22:00 → 07:00 (clean stop), the pool camera offline
+    02:14 → 02:31: the rows ``guardian run`` writes (heartbeats and a problem span)."""
+    for camera in ("pool", "gate"):
+        store.begin_watch("run-night", camera, at(22, 22))
+        store.beat("run-night", camera, at(23, 7), last_frame=at(23, 7), frames=324000, fps=10.0)
+    store.record_health(
+        HealthChange("pool", HealthProblem.OFFLINE, at(23, 2, 14), None, "no frame for 30 s"),
+        "run-night",
+    )
+    store.record_health(
+        HealthChange("pool", HealthProblem.OFFLINE, at(23, 2, 14), at(23, 2, 31)), "run-night"
+    )
+    for camera in ("pool", "gate"):
+        store.end_watch("run-night", camera, at(23, 7))
 
 
 def start_server(night: Night, clock: list[float] | None = None) -> ReviewServer:

@@ -119,7 +119,10 @@ def test_record_clip_is_stored_with_the_event(tmp_path: Path) -> None:
 
 def test_set_mode_switches_for_the_given_time(tmp_path: Path) -> None:
     d, store, _, sim = _world(tmp_path, "      - {kind: set_mode, mode: supervised, for: 30m}\n")
-    event_id = _enter(d, sim)
+    # a switch to supervised needs a confirmed adult (an unknown never lowers protection)
+    d.handle(sim.step({1: P(30, 470, role="adult")}))
+    (event,) = d.handle(sim.step({1: P(300, 300, role="adult")}))
+    event_id = event.event_id
     state = store.mode_state()
     started = store.event(event_id).started_at  # type: ignore[union-attr]
     assert (state.mode, state.by, state.source) == ("supervised", "rule:entry", "rule")

@@ -66,7 +66,8 @@ def test_check_on_a_broken_rule_file_exits_1_naming_file_and_line(tmp_path: Path
     assert done.returncode == 1
     assert f"{tmp_path / 'rules.yaml'}:5:16: rule 'floor_entry': unknown zone 'flor'" in done.stderr
     assert "known zones: floor" in done.stderr
-    assert "1 problem(s) found; loaded 1 camera(s), 1 zone(s), 0 rule(s)" in done.stderr
+    # the one rule that loaded is the camera's built-in health rule
+    assert "1 problem(s) found; loaded 1 camera(s), 1 zone(s), 1 rule(s)" in done.stderr
 
 
 def test_check_on_a_yaml_syntax_error_exits_1(tmp_path: Path) -> None:
@@ -252,8 +253,10 @@ def test_a_dead_stream_does_not_stop_the_other_camera(tmp_path: Path) -> None:
     err = "".join(lines)
     assert proc.returncode == 0, err[-2000:]
     with sqlite3.connect(tmp_path / "events.db") as conn:
-        rows = conn.execute("select camera from events").fetchall()
-    assert rows and {r[0] for r in rows} == {"lab"}
+        rows = conn.execute("select camera, rule_id from events").fetchall()
+    assert rows and {r[0] for r in rows} == {"lab", "street"}
+    # the dead stream is not only retried: its built-in health rule says it is offline
+    assert [r[1] for r in rows if r[0] == "street"] == ["camera_health_street"]
     assert "camera street: cannot open" in err and "retrying in" in err
     before_stop = err.split("SIGINT: stopping")[0]
     assert re.search(r"lab: frame \d+/818 100% .*done", before_stop)  # finished meanwhile

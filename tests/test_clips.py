@@ -308,24 +308,47 @@ time.sleep(600)
 """
 
 
-def test_a_clip_cut_short_by_a_crash_is_recovered_at_start_up(tmp_path: Path) -> None:
+def encoders_writing(path: Path) -> list[int]:
+    """Pids of the processes whose command line names ``path`` (the ffmpeg writing it)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if os.fsencode(path) in argv:
+                pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.parametrize("encoder", ["outlives", "killed"])
+def test_a_clip_cut_short_by_a_crash_is_recovered_at_start_up(tmp_path: Path, encoder: str) -> None:
+    """kill -9 of Guardian's process group: ffmpeg, in its own session, outlives it and
+    closes the .part at the end of its input; killed too (power cut, OOM) the fragments it
+    wrote are still recovered."""
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD.format(tests=str(Path(__file__).parent), tmp=str(tmp_path), t0=T0)],
         stdout=subprocess.PIPE,
         text=True,
-        start_new_session=True,  # its own process group: ffmpeg is killed with it
+        start_new_session=True,  # its own process group, as a terminal or systemd gives
     )  # fmt: skip
+    part = tmp_path / "clips" / f"{clip_stem('cam', 'crash', T0 + 2.9, TZ)}.mp4.part"
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "ready"
-        part = tmp_path / "clips" / f"{clip_stem('cam', 'crash', T0 + 2.9, TZ)}.mp4.part"
         deadline = time.monotonic() + 30
         while fragments(part) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)  # polling the file ffmpeg writes (no other signal to wait on)
         assert fragments(part) >= 3  # at least 3 s of video on disk
+        ffmpeg = encoders_writing(part)
+        assert len(ffmpeg) == 1 and os.getpgid(ffmpeg[0]) != child.pid  # a session of its own
     finally:
-        os.killpg(child.pid, signal.SIGKILL)  # kill -9, ffmpeg included
+        os.killpg(child.pid, signal.SIGKILL)  # kill -9 of the whole group
         child.wait()
+    if encoder == "killed":
+        for pid in ffmpeg:
+            os.kill(pid, signal.SIGKILL)
     store = Store(tmp_path / "g.db")
     before = store.clip_for_event("crash")
     assert before is not None and before.status == "recording"
@@ -342,6 +365,44 @@ def test_a_clip_cut_short_by_a_crash_is_recovered_at_start_up(tmp_path: Path) ->
     assert clip.duration == pytest.approx(float(info["duration"]), abs=0.2)
     lost = store.clip_for_event("lost")
     assert lost is not None and (lost.status, lost.reason) == ("skipped", FRAMES_LOST)
+
+
+def test_an_encoder_killed_under_a_running_camera_keeps_what_it_wrote(tmp_path: Path) -> None:
+    """A stop signal sent to every process of the service (systemd's default KillMode)
+    reaches ffmpeg too: the fragments it wrote are kept as the clip, "cut short"."""
+    store = Store(tmp_path / "g.db")
+    rec = recorder(tmp_path, store, post=60, max_length=120)
+    cam = rec.camera("cam")
+    assert cam is not None
+    frames = list(synthetic("cam", 150, T0))
+    for frame in frames[:30]:
+        cam.push(frame)
+    event = event_at("stopped", frames[29])
+    fire(rec, store, event)
+    part = tmp_path / "clips" / f"{clip_stem('cam', 'stopped', event.started_at, TZ)}.mp4.part"
+    pushed = 30
+    deadline = time.monotonic() + 30
+    while fragments(part) < 3 and time.monotonic() < deadline:
+        if pushed < 100:
+            cam.push(frames[pushed])
+            pushed += 1
+        time.sleep(0.02)
+    assert fragments(part) >= 3
+    (ffmpeg,) = encoders_writing(part)
+    os.kill(ffmpeg, signal.SIGTERM)
+    for frame in frames[pushed:]:
+        cam.push(frame)
+    assert rec.wait_idle(30)
+    rec.close()
+    clip = store.clip_for_event("stopped")
+    assert clip is not None and clip.status == "written", clip
+    assert clip.reason.startswith("cut short: ")
+    mp4 = tmp_path / "clips" / clip.path
+    assert mp4.is_file() and not part.exists()
+    info = probe(mp4)
+    assert info["codec_name"] == "h264" and float(info["duration"]) >= 2.0
+    assert int(info["nb_read_frames"]) == clip.frames
+    assert clip.duration == pytest.approx(float(info["duration"]), abs=0.2)
 
 
 # --------------------------------------------------------------------------- full disk
@@ -502,3 +563,71 @@ def test_guardian_run_writes_a_clip_for_every_event(tmp_path: Path) -> None:
         listing.returncode == 0
         and f"{len(events)} clip(s), {len(events)} written" in listing.stdout
     )
+
+
+# --------------------------------------------------------------------------- a normal stop
+
+
+@pytest.mark.corpus
+@pytest.mark.model
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_of_the_whole_process_group_keeps_the_open_clip(
+    tmp_path: Path, stop: signal.Signals
+) -> None:
+    """Ctrl-C in a terminal and `systemctl stop` / `timeout` signal Guardian's whole process
+    group: the clip being recorded ends with the frames it has, as an MP4 with its row."""
+    video = require_corpus(*UPFALL)
+    (tmp_path / "zones.yaml").write_text(
+        "zones:\n  - name: room\n    camera: lab\n    kind: room\n"
+        "    polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]\n"
+    )
+    (tmp_path / "rules.yaml").write_text(
+        "rules:\n  - id: someone_in\n    triggers: [{kind: zone_enter, zones: room}]\n"
+        "    actions:\n      - {kind: alert, channels: [console]}\n"
+        "      - {kind: record_clip, pre: 1s, post: 300s}\n"  # open until the stop
+    )
+    site = tmp_path / "site.yaml"
+    site.write_text(
+        f"cameras:\n  - id: lab\n    source: {video}\n    fps: 5\n    imgsz: 320\n"
+        "    loop: true\n"  # never ends by itself: only the signal stops it
+        "zones: [zones.yaml]\nrules: [rules.yaml]\n"
+        f"storage:\n  database: events.db\n  models: {REPO / 'models'}\n"
+        "clips:\n  max_length: 600s\n  min_free: 0\n"
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "guardian", "run", "--quiet", "--config", str(site)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # a process group of its own, as a terminal or systemd gives
+    )
+    try:
+        deadline = time.monotonic() + 300
+        parts: list[Path] = []
+        while time.monotonic() < deadline and child.poll() is None:
+            parts = list((tmp_path / "clips").rglob("*.mp4.part"))
+            if parts and fragments(parts[0]) >= 3:
+                break
+            time.sleep(0.1)  # polling the file ffmpeg writes (no other signal to wait on)
+        assert child.poll() is None, child.communicate()[1][-3000:]
+        assert parts and fragments(parts[0]) >= 3, "no clip was being recorded"
+        os.killpg(child.pid, stop)  # the whole group, as Ctrl-C / systemctl stop do
+        _, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+    assert child.returncode == 0, stderr[-3000:]
+    with Store(tmp_path / "events.db") as store:
+        events = store.events()
+        assert events, stderr[-3000:]
+        clip = store.clip_for_event(events[0].event_id)
+    assert clip is not None and clip.status == "written", (clip, stderr[-3000:])
+    mp4 = tmp_path / "clips" / clip.path
+    assert mp4.is_file() and not list((tmp_path / "clips").rglob("*.part"))
+    info = probe(mp4)
+    assert info["codec_name"] == "h264" and float(info["duration"]) >= 2.0
+    assert clip.duration == pytest.approx(float(info["duration"]), abs=0.3)
+    assert int(info["nb_read_frames"]) == clip.frames

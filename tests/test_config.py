@@ -220,7 +220,10 @@ def test_unknown_key_with_suggestion(tmp_path: Path) -> None:
     by_line = {p.line: p for p in problems}
     assert by_line[3].file == path and by_line[3].col == 5
     assert "unknown key 'sorce' in camera 'pool' — did you mean 'source'?" in by_line[3].message
-    assert "(allowed: id, source, fps, loop, enabled, imgsz)" in by_line[3].message
+    assert (
+        "(allowed: id, source, fps, loop, enabled, imgsz, width, height, reference)"
+        in by_line[3].message
+    )
     assert by_line[5].col == 3
     assert "unknown key 'databse' in 'storage' — did you mean 'database'?" in by_line[5].message
     # the missing source is reported too, at the camera entry
@@ -337,7 +340,7 @@ def test_all_problems_are_collected(tmp_path: Path) -> None:
     zone = GOOD_ZONE.replace("camera: pool", "camera: pol").replace("kind: water", "kind: wat")
     problems = site_problems(tmp_path, site, zone)
     files = [p.file.name for p in problems]
-    assert files == ["guardian.yaml", "z.yaml"]
+    assert files == ["guardian.yaml", "z.yaml", "z.yaml"]  # the zone's kind and its camera
 
 
 # --------------------------------------------------------------------------- zone files
@@ -425,6 +428,16 @@ def test_unknown_camera_in_zone(tmp_path: Path) -> None:
         "zone 'water' names camera 'pol', which is not in guardian.yaml — known cameras: "
         "gate, pool (did you mean 'pool'?)"
     )
+
+
+def test_a_zone_with_another_problem_still_has_its_camera_checked(tmp_path: Path) -> None:
+    """One pass: a zone missing its kind that also names a wrong camera says both."""
+    zone = GOOD_ZONE.replace("pool", "pol").replace("    kind: water\n", "")
+    problems = site_problems(tmp_path, MINIMAL_SITE, zone)
+    messages = {(p.line, p.col): p.message for p in problems}
+    assert messages[(2, 5)].startswith("missing required key 'kind' in zone 'water'")
+    assert messages[(3, 13)].startswith("zone 'water' names camera 'pol', which is not in")
+    assert len(problems) == 2
 
 
 def test_duplicate_zone_names_across_files(tmp_path: Path) -> None:

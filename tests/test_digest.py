@@ -14,7 +14,7 @@ from guardian.cli import main
 from guardian.config.site import SiteConfig
 from guardian.digest import add_digest_job, build_digest, digest_job, digest_trigger
 from guardian.effects import Effects, Notification
-from guardian.records import Event, Severity
+from guardian.records import Event, HealthChange, HealthProblem, Severity
 from guardian.scheduler import Scheduler
 from guardian.store import Store
 
@@ -124,14 +124,15 @@ def fill(store: Store) -> None:
 
 
 EXPECTED = """\
-Home pool digest Sun 22 Nov 07:00 to Mon 23 Nov 07:00
+Home pool digest Sun 22 Nov 18:00 to Mon 23 Nov 07:00
 4 event(s): 2 critical, 2 warning.
 1 critical NOT ACKNOWLEDGED.
-CRITICAL 02:13 Possible submersion (pool/water) - not acknowledged
-CRITICAL 04:00 Possible submersion (pool/water)
-WARNING 23:05 Someone entered the water (pool/water) - not acknowledged
-WARNING 03:40 Someone entered the water (pool/water) - not acknowledged
+CRITICAL Mon 23 Nov 02:13 Possible submersion (pool/water) - not acknowledged
+CRITICAL Mon 23 Nov 04:00 Possible submersion (pool/water)
+WARNING Sun 22 Nov 23:05 Someone entered the water (pool/water) - not acknowledged
+WARNING Mon 23 Nov 03:40 Someone entered the water (pool/water) - not acknowledged
 Per rule: Possible submersion 2 (1 unack.); Someone entered the water 2.
+Not watched 18:00-07:00: Guardian was not running.
 1 alert(s) held back by quiet hours.
 Review: https://guardian.example.org/"""
 
@@ -171,6 +172,27 @@ def test_build_digest_of_nothing(tmp_path: Path) -> None:
     assert text.splitlines()[1] == "No events."
 
 
+def test_the_digest_says_what_watched(tmp_path: Path) -> None:
+    """Issue 13: "No events." means safe only when the cameras were watched."""
+    seven = local(2026, 11, 23, 7, 0).timestamp()
+    evening = local(2026, 11, 22, 19, 0).timestamp()
+    with Store(tmp_path / "g.db") as store:
+        lines = build_digest(store, site(), start=evening, end=seven).text().splitlines()
+        assert lines[1:] == ["No events.", "Not watched 19:00-07:00: Guardian was not running."]
+
+        start = local(2026, 11, 22, 21, 0).timestamp()
+        store.begin_watch("run-1", "pool", start)  # still running at 07:00
+        store.beat("run-1", "pool", seven - 3, last_frame=seven - 3, frames=1, fps=10.0)
+        offline = local(2026, 11, 23, 2, 14).timestamp(), local(2026, 11, 23, 2, 31).timestamp()
+        store.record_health(HealthChange("pool", HealthProblem.OFFLINE, offline[0], None), "run-1")
+        store.record_health(HealthChange("pool", HealthProblem.OFFLINE, *offline), "run-1")
+        text = build_digest(store, site(), start=evening, end=seven).text()
+        assert "Watched since 21:00: pool camera offline 02:14-02:31." in text.splitlines()
+        assert text.isascii()  # an SMS in the GSM alphabet
+        day = build_digest(store, site(), start=seven - 86400, end=seven).text()
+        assert "Watched since 22 Nov 21:00: pool camera offline 23 Nov 02:14-02:31." in day
+
+
 def write_site(tmp_path: Path, api_base: str = "http://127.0.0.1:9") -> Path:
     (tmp_path / "pool.mp4").write_bytes(b"")
     path = tmp_path / "guardian.yaml"
@@ -192,7 +214,7 @@ def test_cli_digest_and_alerts(
         fill(store)
     assert main(["digest", "--config", str(config), "--since", "2026-11-22 07:00"]) == 0
     out = capsys.readouterr().out
-    assert "Home pool digest Sun 22 Nov 07:00" in out and "CRITICAL 02:13" in out
+    assert "Home pool digest Sun 22 Nov 07:00" in out and "CRITICAL Mon 23 Nov 02:13" in out
     assert main(["alerts", "--config", str(config), "--status", "suppressed"]) == 0
     assert main(["alerts", "--config", str(config)]) == 0
     out = capsys.readouterr().out

@@ -61,7 +61,7 @@ def test_replay_prints_events_with_video_times(
     lines = [line for line in out.splitlines() if "] " in line]
     assert [line.split()[0] for line in lines] == ["1.0s", "2.0s", "8.9s"]
     assert "[warning] supervise" in lines[0] and "[warning] entry" in lines[1]
-    assert "[critical] submersion" in lines[2] and "not seen for 5.0s" in lines[2]
+    assert "[critical] submersion" in lines[2] and "not seen for 5 s" in lines[2]
     assert "prompt → * by console: Switch to supervised?" in out
     assert "clip: pool 15s" in out
     assert out.rstrip().endswith(f"3 event(s) from 120 observation(s) of {obs}")

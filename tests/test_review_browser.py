@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from browser import chromium, poll, require_browser, save_screenshot
-from reviewsite import NOW, PASSWORD, build_night, make_mp4, start_server
+from reviewsite import NOW, PASSWORD, build_night, make_mp4, start_server, watch_the_night
 
 
 def test_review_page_in_chromium(tmp_path: Path) -> None:
@@ -79,3 +79,39 @@ def test_review_page_in_chromium(tmp_path: Path) -> None:
             "select mode, until, by, source from mode_changes order by id desc"
         ).fetchone() == ("supervised", NOW + 7200, "alex", "web")
     night.store.close()
+
+
+def test_the_header_shows_the_nights_offline_span_in_chromium(tmp_path: Path) -> None:
+    """Issue 13: a parent at 7 a.m. sees whether anything watched overnight."""
+    require_browser()
+    night = build_night(tmp_path / "site", make_mp4(tmp_path / "sample.mp4", seconds=1))
+    watch_the_night(night.store)  # the pool camera was offline 02:14 → 02:31
+    server = start_server(night)
+    try:
+        with chromium() as driver:
+            from selenium.webdriver.common.by import By
+
+            driver.get(server.url + "/login")
+            driver.find_element(By.ID, "password").send_keys(PASSWORD)
+            driver.find_element(By.ID, "login").click()
+            health = poll(
+                lambda: driver.find_elements(By.ID, "health"), what="the cameras' health line"
+            )[0]
+            assert health.text == "Cameras watched 22:00–07:00: pool camera offline 02:14–02:31"
+            assert health.is_displayed() and "problem" in health.get_attribute("class")
+            # shown near the top, above the night's events
+            first_event = driver.find_element(By.CSS_SELECTOR, "article")
+            assert health.location["y"] < first_event.location["y"]
+            save_screenshot(driver, "review-health.png")
+
+            driver.find_element(By.ID, "prev").click()  # the night before: nothing ran
+            poll(
+                lambda: "2026-11-21" in driver.find_element(By.ID, "window").text,
+                what="the previous night",
+            )
+            assert driver.find_element(By.ID, "health").text == (
+                "Cameras not watched 18:00–09:00: Guardian was not running"
+            )
+    finally:
+        server.shutdown()
+        night.store.close()

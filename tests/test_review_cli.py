@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -208,3 +209,29 @@ def test_serve_without_a_password_says_how_to_set_one(
     done = guardian("serve", "--config", str(config), "--port", "0")
     assert done.returncode == 1
     assert message in done.stderr
+
+
+def test_serve_listens_where_the_site_file_says(tmp_path: Path) -> None:
+    """review.host / review.port are serve's defaults (what `guardian check` compares the
+    url with); --host / --port still override them."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = site_file(tmp_path, review=f"  host: 127.0.0.1\n  port: {port}\n")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "guardian", "serve", "--config", str(config)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        line = _read_line(proc, "review page: ", time.monotonic() + 60)
+        assert line.split()[2] == f"http://127.0.0.1:{port}/"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

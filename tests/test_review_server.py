@@ -4,16 +4,31 @@ requests and share links."""
 
 from __future__ import annotations
 
+import html
+import json
 import os
 import re
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from reviewsite import NOW, SECRET, Client, Night, build_night, make_mp4, start_server
+from reviewsite import (
+    NOW,
+    SECRET,
+    Client,
+    Night,
+    Reply,
+    build_night,
+    make_mp4,
+    start_server,
+    watch_the_night,
+)
 
 from guardian.config.review import ReviewConfig
+from guardian.effects import Effects, Notification
+from guardian.records import HealthChange, HealthProblem
 from guardian.review.auth import (
     Sessions,
     ShareLinks,
@@ -475,3 +490,86 @@ def test_escalation_messages_carry_the_links(night: Night, tmp_path: Path) -> No
     # a remote contact gets no link for a non-critical event; no url: no link maker
     assert maker("ev-warn", "gran", "warning", NOW) is None
     assert escalation_link_maker(ReviewConfig(), frozenset(), night.bundle.database_path) is None
+
+
+# -- camera health: the page's header and /healthz --------------------------------------
+
+
+def _health_line(reply_text: str) -> str:
+    match = re.search(r'<p class="health (\w+)" id=health role=status>([^<]*)</p>', reply_text)
+    assert match, "no health line on the page"
+    return f"{match.group(1)}: {html.unescape(match.group(2))}"
+
+
+def test_the_header_says_what_watched_the_night(logged_in: Client, night: Night) -> None:
+    # no run wrote anything: the page must not be silent about it
+    assert _health_line(logged_in.get("/").text) == (
+        "down: Cameras not watched since 18:00: Guardian was not running"
+    )
+    watch_the_night(night.store)
+    assert _health_line(logged_in.get("/").text) == (
+        "problem: Cameras watched 22:00–07:00: pool camera offline 02:14–02:31"
+    )
+    assert _health_line(logged_in.get("/?night=2026-11-22&camera=gate").text) == (
+        "ok: Cameras watched 22:00–07:00: no camera problems"
+    )
+    assert _health_line(logged_in.get("/?night=2026-11-21").text) == (
+        "down: Cameras not watched 18:00–09:00: Guardian was not running"
+    )
+    # a range of days: dates with the times
+    assert _health_line(logged_in.get("/?from=2026-11-22&to=2026-11-23").text) == (
+        "problem: Cameras watched 22 Nov 22:00–23 Nov 07:00: pool camera offline 23 Nov 02:14–02:31"
+    )
+
+
+def _healthz(client: Client) -> tuple[int, Any, Reply]:
+    reply = client.get("/healthz")
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.headers["cache-control"] == "no-store"
+    return reply.status, json.loads(reply.body), reply
+
+
+def test_healthz_needs_no_login_and_says_200_only_when_all_is_watched(
+    client: Client, night: Night, clock: list[float]
+) -> None:
+    status, body, _ = _healthz(client)
+    assert status == 503 and body["status"] == "down"
+    assert [c["state"] for c in body["cameras"]] == ["never_watched", "never_watched"]
+
+    store, now = night.store, clock[0]
+    for camera in ("pool", "gate"):  # a run that is running now
+        store.begin_watch("run-live", camera, now - 3600)
+        store.beat("run-live", camera, now - 2, last_frame=now - 2.5, frames=36000, fps=9.96)
+    status, body, reply = _healthz(client)
+    assert status == 200, body
+    assert body == {
+        "status": "ok",
+        "mode": "unsupervised",
+        "pending_alerts": 0,
+        "cameras": [
+            {"camera": "pool", "state": "ok", "last_frame_age": 2.5, "fps": 10.0, "problems": []},
+            {"camera": "gate", "state": "ok", "last_frame_age": 2.5, "fps": 10.0, "problems": []},
+        ],
+    }
+    assert client.request("HEAD", "/healthz").status == 200
+
+    store.record_health(
+        HealthChange("gate", HealthProblem.OBSTRUCTED, now - 90, None, "rtsp://u:pw@cam/1"),
+        "run-live",
+    )
+    effects = Effects()
+    effects.notify(Notification("k1", "ev-crit", "submersion", "critical", "sms", "alex", "Help"))
+    store.commit([], effects=effects, now=now)
+    status, body, reply = _healthz(client)
+    assert status == 503 and body["status"] == "degraded" and body["pending_alerts"] == 1
+    gate = body["cameras"][1]
+    assert gate["state"] == "problem"
+    assert gate["problems"] == [{"problem": "obstructed", "for": 90}]
+    # privacy: no picture, no names, no event, no detail
+    for secret in ("Test pool", "alex", "Help", "ev-crit", "submersion", "rtsp", "pw@"):
+        assert secret not in reply.text, secret
+
+    clock[0] = now + 60  # the run stopped beating a minute ago
+    status, body, _ = _healthz(client)
+    assert status == 503 and body["status"] == "down"
+    assert {c["state"] for c in body["cameras"]} == {"not_running"}

@@ -208,7 +208,7 @@ def test_alert_action_goes_through_the_outbox_once(tmp_path: Path) -> None:
                 action.run(firing.event, effects, RuleContext())
             for delivery in store.commit([firing.event], [], effects):
                 outbox.send(delivery)
-        assert out.getvalue().count("ALERT [critical] Pool entry: track 5 in water") == 1
+        assert out.getvalue().count("ALERT [critical] Pool entry: someone in water") == 1
         (delivery,) = store.deliveries()
         assert delivery.status == "sent" and delivery.contact == "owner"
 
@@ -242,5 +242,5 @@ def test_failed_delivery_is_retried_later(tmp_path: Path) -> None:
         assert flaky.sent == [] and store.deliveries()[0].status == "pending"
         assert outbox.flush(now=0.0) == 0  # not yet due (backoff)
         assert outbox.flush(now=time.time() + 3600) == 1
-        assert flaky.sent == ["critical: Pool entry: track 5 in water"]  # severity kept
+        assert flaky.sent == ["critical: Pool entry: someone in water"]  # severity kept
         assert outbox.flush(now=time.time() + 7200) == 0  # sent exactly once

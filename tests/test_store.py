@@ -121,3 +121,47 @@ def test_rule_state_round_trip(tmp_path: Path) -> None:
         store.put_state("r", "timer:3", {"deadline": 12.5})
         store.put_state("r", "timer:3", {"deadline": 13.0})
         assert dict(store.get_state("r")) == {"timer:3": {"deadline": 13.0}}
+
+
+def test_watch_heartbeats_and_health_spans(tmp_path: Path) -> None:
+    from guardian.records import HealthChange, HealthProblem
+
+    path = tmp_path / "g.db"
+    with Store(path) as store:
+        store.begin_watch("run1", "pool", 100.0)
+        store.record_health(
+            HealthChange("pool", HealthProblem.OFFLINE, 110.0, None, "refused"), "run1"
+        )
+        store.beat(
+            "run1",
+            "pool",
+            120.0,
+            last_frame=105.0,
+            frames=10,
+            fps=2.0,
+            problems=[HealthProblem.OFFLINE],
+        )
+        (watch,) = store.latest_watch()
+        assert (watch.run_id, watch.until, watch.ended, watch.problems) == (
+            "run1",
+            120.0,
+            None,
+            (HealthProblem.OFFLINE,),
+        )
+        assert store.health_spans(open_only=True)[0].detail == "refused"
+    # run1 died without a clean stop; a new run closes its open problem at its last heartbeat
+    with Store(path) as store:
+        store.begin_watch("run2", "pool", 200.0)
+        (span,) = store.health_spans()
+        assert (span.problem, span.started, span.ended) == (HealthProblem.OFFLINE, 110.0, 120.0)
+        store.record_health(HealthChange("pool", HealthProblem.TOO_DARK, 210.0, None), "run2")
+        store.record_health(HealthChange("pool", HealthProblem.TOO_DARK, 210.0, 215.0), "run2")
+        store.record_health(HealthChange("pool", HealthProblem.STALLED, 216.0, None), "run2")
+        store.end_watch("run2", "pool", 230.0)  # a clean stop closes what is open
+        assert [(s.problem, s.ended) for s in store.health_spans(since=205.0)] == [
+            (HealthProblem.TOO_DARK, 215.0),
+            (HealthProblem.STALLED, 230.0),
+        ]
+        assert store.health_spans(open_only=True) == []
+        assert [w.run_id for w in store.latest_watch()] == ["run2"]
+        assert [w.run_id for w in store.watch_spans(since=0.0, until=150.0)] == ["run1"]

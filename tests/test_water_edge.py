@@ -83,7 +83,7 @@ def test_the_event_says_last_seen_at_the_edge(tmp_path: Path) -> None:
         for firing in engine.process(sim.step(_fall_in(sim.now - sim.t0))):
             details.append(firing.event.message)
     (detail,) = details
-    assert "at the edge of water (edge)" in detail and "not seen for 5.0s" in detail
+    assert "at the edge of water (edge)" in detail and "not seen for 5 s" in detail
 
 
 def test_standing_at_the_edge_then_gone(tmp_path: Path) -> None:

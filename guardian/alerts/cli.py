@@ -63,7 +63,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def cmd_digest(args: argparse.Namespace) -> int:
     from guardian.alerts.outbox import build_outbox
     from guardian.cli import _site_and_store
-    from guardian.digest import build_digest, digest_recipients, queue_digest
+    from guardian.digest import build_digest, default_window, digest_recipients, queue_digest
     from guardian.when import parse_when
 
     opened = _site_and_store(args.config)
@@ -73,7 +73,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
     site = bundle.site
     now = time.time()
     try:
-        start = parse_when(args.since, site.site.timezone, now)
+        if args.since is None:  # the last night: the one 'guardian review' shows
+            start = default_window(now, site)[0]
+        else:
+            start = parse_when(args.since, site.site.timezone, now)
     except ValueError as exc:
         print(f"guardian digest: {exc}", file=sys.stderr)
         return 2
@@ -128,7 +131,7 @@ def add_alert_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
 
     p = sub.add_parser(
         "digest",
-        help="print the digest of a range (default: since yesterday), or send it now",
+        help="print the digest of a range (default: the last night), or send it now",
         description=(
             "Summarise events since a time: counts per rule, critical events first, "
             "unacknowledged ones flagged, alerts held back by quiet hours. With --send, "
@@ -138,9 +141,10 @@ def add_alert_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     p.add_argument("--config", type=Path, default=default_config, help="site file (guardian.yaml)")
     p.add_argument(
         "--since",
-        default="yesterday",
+        default=None,
         help="start: yesterday (00:00), today, 2026-11-22, '2026-11-22 18:00' or 12h "
-        "(default yesterday)",
+        "(default: the start of the last night, review.night — the night 'guardian review' "
+        "shows — or alerts.digest.hours back when that is set)",
     )
     p.add_argument("--send", action="store_true", help="send it now (through the outbox)")
     p.set_defaults(func=cmd_digest)

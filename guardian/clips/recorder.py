@@ -15,9 +15,15 @@ Threads and who does what:
   frames span), into ``<event>.mp4.part`` — a fragmented MP4 that stays playable if the
   process is killed — then remuxes it with ``+faststart`` and renames it.
 
+ffmpeg runs in a session of its own: a stop signal sent to Guardian's process group
+(Ctrl-C in a terminal, ``systemctl stop``, ``timeout``) does not reach it, so the open clip
+ends with the frames it has. An encoder that dies anyway (a signal sent to every process
+of the service) leaves its ``.part``, which is kept as the clip, "cut short".
+
 At start-up :meth:`ClipRecorder.recover` turns ``.part`` files left by a crash into MP4s
 and marks rows whose frames are gone as skipped. A full disk (below ``clips.min_free``)
-or any OSError while writing skips the clip with the reason; events and alerts go on.
+or any OSError while writing skips the clip with the reason (keeping what was already
+written when it plays); events and alerts go on.
 """
 
 from __future__ import annotations
@@ -351,7 +357,15 @@ class ClipWriter(threading.Thread):
             str(job.part),
         ]
         job.proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=job.stderr
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=job.stderr,
+            # a session of its own: Ctrl-C in a terminal, `systemctl stop` or `timeout`
+            # signal Guardian's process group, and the encoder must outlive that signal to
+            # be handed the last frames and close the file (on a hard kill of Guardian it
+            # reads end-of-input and closes the .part, recovered at the next start)
+            start_new_session=True,
         )
         job.size = (width, height)
 
@@ -428,8 +442,11 @@ class ClipWriter(threading.Thread):
                     self._fail(job, exc)
                 if job.failed is None:
                     assert job.proc is not None
-                    if job.proc.wait() != 0:
-                        job.failed = f"ffmpeg failed: {self._stderr_tail(job) or 'no output'}"
+                    code = job.proc.wait()
+                    if code != 0:
+                        how = f"signal {-code}" if code < 0 else f"exit {code}"
+                        tail = self._stderr_tail(job) or "no output"
+                        job.failed = f"ffmpeg failed ({how}): {tail}"
                     else:
                         error = finalize_part(self.ffmpeg, job.part, job.final)
                         if error is not None:
@@ -440,6 +457,8 @@ class ClipWriter(threading.Thread):
             if job.stderr is not None:
                 job.stderr.close()
         if job.failed is not None:
+            if self._salvage(job):
+                return
             for path in (job.part, job.final):
                 path.unlink(missing_ok=True)
             self.skipped += 1
@@ -461,6 +480,42 @@ class ClipWriter(threading.Thread):
             end=job.t0 + duration,
         )
         log.info("camera %s: clip %s written (%.1f s)", self.camera, rec.path, duration)
+
+    def _salvage(self, job: _Job) -> bool:
+        """Keep what the encoder wrote before it failed or was stopped: True when kept.
+
+        The ``.part`` is a fragmented MP4, playable up to its last fragment even when
+        ffmpeg was killed (a stop signal sent to every process of a service, a crash).
+        """
+        if job.proc is None or job.part.is_symlink() or not job.part.is_file():
+            return False
+        if job.proc.poll() is None:
+            job.proc.kill()
+            job.proc.wait()
+        if job.part.stat().st_size == 0 or finalize_part(self.ffmpeg, job.part, job.final):
+            return False
+        frames, duration = probe_video(self.ffmpeg, job.final)
+        if frames == 0:
+            job.final.unlink(missing_ok=True)
+            return False
+        reason = f"cut short: {job.failed}"
+        assert job.t0 is not None
+        self.written += 1
+        self.frames_written += frames
+        self.store.update_clips(
+            list(job.rec.clip_ids),
+            status="written",
+            reason=reason,
+            size_bytes=job.final.stat().st_size,
+            frames=frames,
+            duration=duration,
+            start=job.t0,
+            end=job.t0 + duration,
+        )
+        log.warning(
+            "camera %s: clip %s kept with %.1f s: %s", self.camera, job.rec.path, duration, reason
+        )
+        return True
 
     def _pictures(self, item: _Pictures) -> None:
         try:
@@ -513,6 +568,7 @@ def finalize_part(ffmpeg: str, part: Path, final: Path) -> str | None:
         ],
         capture_output=True,
         check=False,
+        start_new_session=True,  # not stopped half-way by a signal to Guardian's group
     )
     if done.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
         tmp.unlink(missing_ok=True)
@@ -766,6 +822,7 @@ def recover(store: Store, clips_dir: Path, ffmpeg: str | None = None) -> Recover
     root = clips_dir.resolve()
     parts = sorted(root.rglob("*" + PART_SUFFIX)) if root.is_dir() else []
     for part in parts:
+        _wait_until_settled(part)
         final = part.with_name(part.name[: -len(PART_SUFFIX)])
         relative = final.relative_to(root).as_posix()
         error = finalize_part(exe, part, final)
@@ -814,6 +871,25 @@ def recover(store: Store, clips_dir: Path, ffmpeg: str | None = None) -> Recover
     pending = store.clips(status="pending")
     store.update_clips([c.clip_id for c in pending], status="skipped", reason=FRAMES_LOST)
     return RecoveryReport(tuple(recovered), tuple(lost), skipped + len(pending))
+
+
+def _wait_until_settled(path: Path, quiet: float = 1.5, limit: float = 15.0) -> None:
+    """Wait (at most ``limit`` s) until ``path`` went ``quiet`` s without a write.
+
+    The encoder runs in its own session, so after a hard kill of Guardian it reads the end
+    of its input and closes the ``.part`` by itself, a moment later: a restart right away
+    must not remux the file under it.
+    """
+    deadline = time.monotonic() + limit
+    while True:
+        try:
+            age = time.time() - path.stat().st_mtime
+        except OSError:
+            return
+        left = deadline - time.monotonic()
+        if age >= quiet or left <= 0:
+            return
+        time.sleep(min(quiet - age, left, 0.5))
 
 
 def probe_video(ffmpeg: str, path: Path) -> tuple[int, float]:

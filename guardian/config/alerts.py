@@ -151,8 +151,12 @@ class DigestConfig(BaseModel):
     contacts: tuple[str, ...] = Field(
         (), description="contact ids to send it to; empty: every contact"
     )
-    hours: Duration = Field(
-        86400.0, description="how far back the digest looks from when it runs, e.g. 24h"
+    hours: Duration | None = Field(
+        None,
+        description=(
+            "how far back the digest looks from when it runs, e.g. 24h; default: from the "
+            "start of the last night (review.night, 18:00), the night 'guardian review' shows"
+        ),
     )
 
     @field_validator("cron")
@@ -165,8 +169,8 @@ class DigestConfig(BaseModel):
 
     @field_validator("hours")
     @classmethod
-    def _check_hours(cls, value: float) -> float:
-        if not 0 < value <= 7 * 86400:
+    def _check_hours(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 7 * 86400:
             raise ValueError("'hours' must be more than 0 and at most 7d — e.g. '24h'")
         return value
 

@@ -105,27 +105,33 @@ def _zone_file(
     problems: list[Problem] = []
     seen: dict[tuple[str, str], _PlacedZone] = {}
     known = sorted(camera_ids) if camera_ids is not None else []
+
+    def unknown_camera(loc: tuple[str | int, ...], name: object, camera: str) -> Problem:
+        cline, ccol = doc.position((*loc, "camera"), value=True)
+        guess = difflib.get_close_matches(camera, known, n=1)
+        return Problem(
+            path,
+            cline,
+            ccol,
+            f"zone '{name}' names camera '{camera}', which is not in "
+            f"{site_name} — known cameras: {', '.join(known) or '(none)'}"
+            + (f" (did you mean '{guess[0]}'?)" if guess else ""),
+        )
+
     for index, item in enumerate(doc.data["zones"]):
         loc = ("zones", index)
         try:
             zone = ZoneConfig.model_validate(item)
         except ValidationError as exc:
             problems.extend(problems_from_validation(doc, exc, ZoneConfig, loc))
+            # in the same pass: a zone with another problem may also name a wrong camera
+            camera = item.get("camera") if isinstance(item, dict) else None
+            if camera_ids is not None and isinstance(camera, str) and camera not in camera_ids:
+                problems.append(unknown_camera(loc, item.get("name", f"#{index + 1}"), camera))
             continue
         line, col = doc.position(loc)
         if camera_ids is not None and zone.camera not in camera_ids:
-            cline, ccol = doc.position((*loc, "camera"), value=True)
-            guess = difflib.get_close_matches(zone.camera, known, n=1)
-            problems.append(
-                Problem(
-                    path,
-                    cline,
-                    ccol,
-                    f"zone '{zone.name}' names camera '{zone.camera}', which is not in "
-                    f"{site_name} — known cameras: {', '.join(known) or '(none)'}"
-                    + (f" (did you mean '{guess[0]}'?)" if guess else ""),
-                )
-            )
+            problems.append(unknown_camera(loc, zone.name, zone.camera))
             continue
         key = (zone.camera, zone.name)
         if key in seen:
@@ -300,6 +306,24 @@ def load_site(path: Path) -> SiteBundle:
                     )
                 )
             cameras.append(cam.with_source(str(source), kind))
+
+    # reference views of the 'moved' check (camera health)
+    for index, cam in enumerate(site.cameras):
+        if cam.enabled and cam.reference is not None:
+            reference = _resolve(base_dir, cam.reference).absolute()
+            if not reference.is_file():
+                line, col = doc.position(("cameras", index, "reference"), value=True)
+                problems.append(
+                    Problem(
+                        path,
+                        line,
+                        col,
+                        f"camera '{cam.id}' reference '{cam.reference}' does not exist — "
+                        f"looked for {reference}; give an image of the camera's view (as "
+                        "the zones were drawn on it), or leave 'reference' out to have the "
+                        "first good frame saved",
+                    )
+                )
 
     model_path: Path | None = None
     if site.detection.model is not None:

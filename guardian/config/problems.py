@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 LOCATED_ERROR = "guardian_located"
 
 
+#: how bad a problem is: an error stops the site (or the rule) from loading; a warning
+#: loads but can never work as written (``guardian check`` lists it; ``--strict`` fails on
+#: it); a note says what could not be checked
+Severity = Literal["error", "warning", "note"]
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong in a configuration file, at a 1-based line and column."""
@@ -41,9 +47,15 @@ class Problem:
     col: int
     message: str
     rule_id: str | None = None
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}: {self.message}"
+
+    @property
+    def labelled(self) -> str:
+        """``warning: file:line:col: message`` (and ``note: …``); errors as they are."""
+        return str(self) if self.severity == "error" else f"{self.severity}: {self}"
 
 
 class ConfigError(Exception):

@@ -4,6 +4,8 @@ Example::
 
     review:
       url: https://guardian.example.org   # public address, for links in alerts
+      host: 127.0.0.1                     # where 'guardian serve' listens (the proxy's
+      port: 8080                          # upstream); --host / --port override them
       user: alex                          # the name recorded with acks and mode switches
       password_hash_env: GUARDIAN_REVIEW_PASSWORD_HASH   # or password_hash: scrypt$...
       secret_env: GUARDIAN_REVIEW_SECRET  # optional: else a 0600 file next to the database
@@ -42,6 +44,19 @@ class ReviewConfig(BaseModel):
             "used for links in alerts and to check the Twilio webhook signature "
             "(empty: links are left out)"
         ),
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description=(
+            "address 'guardian serve' listens on (--host overrides); keep 127.0.0.1 behind "
+            "a TLS reverse proxy that 'url' names"
+        ),
+    )
+    port: int = Field(
+        8080,
+        ge=0,
+        le=65535,
+        description="port 'guardian serve' listens on (--port overrides; 0: any free port)",
     )
     user: str = Field(
         "owner", description="the name recorded with acknowledgements and mode switches"

@@ -34,6 +34,7 @@ from guardian.config.alerts import AlertsConfig
 from guardian.config.checks import URL_RE, check_env_name
 from guardian.config.clips import ClipsConfig
 from guardian.config.durations import Duration
+from guardian.config.health import HealthConfig
 from guardian.config.identity import IdentityConfig, disabled_identity
 from guardian.config.pose import PoseConfig
 from guardian.config.problems import located_error
@@ -117,8 +118,34 @@ class CameraConfig(BaseModel):
     imgsz: int = Field(
         640, description="inference image size: 320 to 1280, a multiple of 32 (default 640)"
     )
+    width: int | None = Field(
+        None,
+        gt=0,
+        description="width in pixels of the source's frames (optional: lets 'guardian check' "
+        "test 'units: px' zones without opening the source)",
+    )
+    height: int | None = Field(
+        None, gt=0, description="height in pixels of the source's frames (with 'width')"
+    )
+    reference: str | None = Field(
+        None,
+        description="an image of the camera's view as the zones were drawn on it (relative "
+        "to the site file); the 'moved' check compares the picture with it. Empty: the "
+        "camera's first good frame is saved next to the database and used",
+    )
 
     _source_kind: SourceKind | None = PrivateAttr(default=None)
+
+    @model_validator(mode="after")
+    def _width_with_height(self) -> CameraConfig:
+        if (self.width is None) != (self.height is None):
+            missing = "height" if self.height is None else "width"
+            raise located_error(
+                f"camera '{self.id}' gives only one of width and height — add '{missing}' "
+                "too (the frame size in pixels), or leave both out",
+                "width" if self.width is not None else "height",
+            )
+        return self
 
     @field_validator("id")
     @classmethod
@@ -467,8 +494,8 @@ def _at_most_a_day(value: float, key: str) -> float:
         raise ValueError(f"'{key}' must be more than 0 — e.g. '2h'")
     if value > MAX_SUPERVISED:
         raise ValueError(
-            f"'{key}' is {value / 3600:g}h — a supervised mode lasts at most 24h (it switches "
-            "alerts off, so it must end by itself); write e.g. '2h'"
+            f"'{key}' is {value / 3600:g}h — a supervised mode lasts at most 24h (it pauses "
+            "entry alerts, so it must end by itself); write e.g. '2h'"
         )
     return value
 
@@ -624,6 +651,11 @@ class SiteConfig(BaseModel):
         default_factory=disabled_identity,
         description="who is who across cameras: camera graph, hand-off thresholds, roles",
     )
+    health: HealthConfig = Field(
+        default_factory=HealthConfig,
+        description="camera health: when a camera counts as offline, frozen, covered, too "
+        "dark or moved, and the run's heartbeat",
+    )
 
     @field_validator("cameras")
     @classmethod
@@ -668,7 +700,7 @@ class SiteConfig(BaseModel):
 
     @model_validator(mode="after")
     def _cameras_known(self) -> SiteConfig:
-        """Cameras named by the identity and swimmer sections exist."""
+        """Cameras named by the identity, swimmer and health sections exist."""
         import difflib
 
         known = [c.id for c in self.cameras]
@@ -678,6 +710,9 @@ class SiteConfig(BaseModel):
         refs += [
             ("detection.swimmers", camera, ("detection", "swimmers", "cameras", index))
             for index, camera in enumerate(self.detection.swimmers.cameras or ())
+        ]
+        refs += [
+            ("health", camera, ("health", "cameras", camera)) for camera in self.health.cameras
         ]
         for section, camera, loc in refs:
             if camera not in known:

@@ -44,19 +44,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"guardian serve: {exc}", file=sys.stderr)
             return 1
         app = ReviewApp(bundle, store, secret=secret, password_hash=hashed)
+        host = args.host if args.host is not None else review.host
+        port = args.port if args.port is not None else review.port
         try:
-            server = ReviewServer(app, args.host, args.port)
+            server = ReviewServer(app, host, port)
         except OSError as exc:
-            print(
-                f"guardian serve: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr
-            )
+            print(f"guardian serve: cannot listen on {host}:{port}: {exc}", file=sys.stderr)
             return 1
-        if not _is_loopback(args.host) and not review.url.startswith("https://"):
+        if not _is_loopback(host) and not review.url.startswith("https://"):
             print(
                 "\n".join(
                     [
                         "!" * 78,
-                        f"WARNING: the review page listens on {args.host}, not only on this "
+                        f"WARNING: the review page listens on {host}, not only on this "
                         "machine, WITHOUT TLS:",
                         "the password, the session cookie and the clips cross the network "
                         "in clear text.",
@@ -92,6 +92,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from guardian.cli import _site_and_store
     from guardian.modes import local_time
     from guardian.review.queries import Window, by_severity, last_night, review_items
+    from guardian.rules.actions import event_text
     from guardian.when import parse_when
 
     opened = _site_and_store(args.config)
@@ -140,9 +141,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                 flags.append(f"acknowledged by {entry.acknowledged_by or '?'}")
             if entry.reviewed_at is not None:
                 flags.append("reviewed")
-            text = event.message  # messages usually start with the rule's alias already
-            if not text.startswith(event.rule_alias):
-                text = f"{event.rule_alias}: {text}"
+            text = event_text(event)  # the rule's alias once, then the message
             print(
                 f"  {when(event.started_at)}  {where:<16} {text}  [{', '.join(flags)}]  "
                 f"id={event.event_id}"
@@ -196,8 +195,12 @@ def add_review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         ),
     )
     p.add_argument("--config", type=Path, default=Path("guardian.yaml"), help=config_help)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080; 0: any free port)")
+    p.add_argument(
+        "--host", help="address to listen on (default: review.host, 127.0.0.1 unless set)"
+    )
+    p.add_argument(
+        "--port", type=int, help="port (default: review.port, 8080 unless set; 0: any free port)"
+    )
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser(

@@ -12,6 +12,7 @@ from datetime import timedelta
 from html import escape
 from urllib.parse import quote, urlencode
 
+from guardian.health_report import HealthReport
 from guardian.modes import format_duration, local_time
 from guardian.review.queries import ReviewItem, Window, by_severity
 from guardian.store import ModeState, Prompt
@@ -251,6 +252,16 @@ def _filters(window: Window, filters: Filters, cameras: Sequence[str], rules: Se
     )
 
 
+def _health(health: HealthReport | None) -> str:
+    """What watched the night: ``watched 22:00–07:00: pool camera offline 02:14–02:31``."""
+    if health is None or not health.started:
+        return ""
+    css = "down" if health.watched is None else "problem" if health.all_issues() else "ok"
+    # "Cameras watched 22:00–07:00: …", "Cameras not watched …: Guardian was not running"
+    text = f"Cameras {health.headline()}" if health.cameras else "No camera is enabled."
+    return f'<p class="health {css}" id=health role=status>{_e(text)}</p>'
+
+
 def review_page(
     ctx: PageContext,
     *,
@@ -261,6 +272,7 @@ def review_page(
     cameras: Sequence[str],
     rules: Sequence[str],
     back: str,
+    health: HealthReport | None = None,
 ) -> str:
     sections = []
     for severity, group in by_severity(list(items)):
@@ -275,6 +287,7 @@ def review_page(
         + "<main>"
         + _prompts(ctx, prompts, back)
         + _nav(window, filters)
+        + _health(health)
         + _filters(window, filters, cameras, rules)
         + f"<p class=count id=count>{len(items)} event(s) · times in {_e(ctx.timezone)}</p>"
         + "".join(sections)

@@ -6,8 +6,8 @@ would give is done explicitly below: signed session cookies, CSRF tokens plus an
 Origin/Referer check on every POST, login throttling, HTTP Range for ``<video>``, and
 security headers (CSP without scripts, no framing, no sniffing).
 
-Routes (everything needs a login except ``/login``, ``/static/…``, ``/share/…`` and the
-Twilio webhook, which is authenticated by its signature)::
+Routes (everything needs a login except ``/login``, ``/static/…``, ``/share/…``,
+``/healthz`` and the Twilio webhook, which is authenticated by its signature)::
 
     GET  /                         events of a night (or ?from=&to=), grouped by severity
     GET  /events/<id>              one event (the {link} target of alerts)
@@ -17,12 +17,14 @@ Twilio webhook, which is authenticated by its signature)::
     POST /prompts/<id>             answer=yes|no
     POST /login, /logout
     GET  /share/<token>[/clip|/thumbnail]           a contact's link to one emergency
+    GET  /healthz                  cameras' health as JSON for monitors: 200 ok, 503 not
     POST /twilio/sms               SMS replies (ACK, YES) from Twilio
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import os
 import re
@@ -38,6 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from guardian.config import SiteBundle
+from guardian.health_report import health_report, site_health
 from guardian.modes import ModeManager
 from guardian.review import pages
 from guardian.review.auth import Session, Sessions, ShareLinks, verify_password
@@ -338,6 +341,9 @@ class Handler(BaseHTTPRequestHandler):
         if head == "share" and len(seg) in (2, 3):
             self._share(seg[1], seg[2] if len(seg) == 3 else "")
             return
+        if head == "healthz" and len(seg) == 1:
+            self._healthz()
+            return
         if head in ("twilio", "logout", "mode", "prompts") or (
             head == "events" and len(seg) == 3 and seg[2] in ("ack", "reviewed")
         ):
@@ -404,6 +410,15 @@ class Handler(BaseHTTPRequestHandler):
             rules.add(filters.rule)
         now = app.clock()
         app.store.expire_prompts(now)
+        enabled = [c.id for c in app.site.cameras if c.enabled]
+        health = health_report(
+            app.store,
+            since=window.start,
+            until=window.end,
+            now=now,
+            timezone=tz,
+            cameras=[filters.camera] if filters.camera in enabled else enabled,
+        )
         html = pages.review_page(
             self._context(session),
             window=window,
@@ -413,8 +428,41 @@ class Handler(BaseHTTPRequestHandler):
             cameras=app.site.camera_ids,
             rules=sorted(rules),
             back=_local_path(self.path),
+            health=health,
         )
         self._html(200, html)
+
+    def _healthz(self) -> None:
+        """For monitors, without a login: whether every enabled camera is watched and
+        healthy (200) or not (503). No picture, no names, no event: states and counts."""
+        app = self.app
+        now = app.clock()
+        health = site_health(app.store, [c.id for c in app.site.cameras if c.enabled], now)
+        body = {
+            "status": str(health.overall),
+            "mode": app.modes.current(now).mode,
+            "pending_alerts": sum(len(app.store.deliveries(s)) for s in ("pending", "sending")),
+            "cameras": [
+                {
+                    "camera": c.camera,
+                    "state": str(c.state),
+                    "last_frame_age": None
+                    if c.last_frame is None
+                    else round(max(0.0, now - c.last_frame), 1),
+                    "fps": None if c.fps is None else round(c.fps, 1),
+                    "problems": [
+                        {
+                            "problem": str(p.problem),
+                            "for": None if p.since is None else round(max(0.0, now - p.since)),
+                        }
+                        for p in c.problems
+                    ],
+                }
+                for c in health.cameras
+            ],
+        }
+        status = HTTPStatus.OK if health.healthy else HTTPStatus.SERVICE_UNAVAILABLE
+        self._send(status, json.dumps(body).encode("utf-8"), "application/json")
 
     def _item(self, event_id: str) -> ReviewItem:
         entry = self.app.store.review_event(event_id) if _ID_RE.match(event_id) else None

@@ -25,6 +25,7 @@ from guardian.effects import (
     Notification,
     PromptRequest,
 )
+from guardian.identity import ANONYMOUS_PREFIX
 from guardian.records import Event
 from guardian.rules.base import RuleContext
 from guardian.rules.fields import Duration, KindConfig, NameList
@@ -59,13 +60,27 @@ def review_link(event: Event, context: RuleContext) -> str:
     return f"{context.review_url.rstrip('/')}/events/{event.event_id}" if context.review_url else ""
 
 
+def person_words(event: Event) -> str:
+    """``{person}``: the enrolled name, else "someone" (never a track number)."""
+    if event.person_id and not event.person_id.startswith(ANONYMOUS_PREFIX):
+        return event.person_id
+    return "someone"
+
+
+def event_text(event: Event) -> str:
+    """The rule's alias and the event's message, the alias once: "Pool entry: A child
+    entered water (pool/water)" (events stored by earlier versions have the alias in
+    their message already)."""
+    alias, message = event.rule_alias, event.message
+    if not message or message == alias:
+        return alias
+    return message if message.startswith(f"{alias}: ") else f"{alias}: {message}"
+
+
 def render(template: str, event: Event, context: RuleContext | None = None) -> str:
     """Fill a message template with the event's fields (time in the site's time zone)."""
     context = context or RuleContext()
     when = dt.datetime.fromtimestamp(event.started_at, ZoneInfo(context.timezone))
-    person = event.person_id or (
-        f"track {event.track_id}" if event.track_id is not None else "someone"
-    )
     return template.format(
         rule=event.rule_id,
         alias=event.rule_alias,
@@ -73,7 +88,7 @@ def render(template: str, event: Event, context: RuleContext | None = None) -> s
         camera=event.camera,
         zone=event.zone or "-",
         track=event.track_id if event.track_id is not None else "-",
-        person=person,
+        person=person_words(event),
         time=when.strftime("%Y-%m-%d %H:%M:%S"),
         message=event.message,
         site=context.site_name,
@@ -101,7 +116,7 @@ class AlertConfig(KindConfig):
         default_factory=list, description="contact ids from the site file; empty: all contacts"
     )
     message: Template = Field(
-        "{message} at {time}",
+        "{alias}: {message} at {time}",
         description="message template; fields: "
         + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS),
     )
@@ -176,7 +191,7 @@ def _mode_request(
         switch.mode,
         until,
         by=f"rule:{event.rule_id}",
-        reason=event.message,
+        reason=event_text(event),
         source=source,
     )
 
@@ -235,7 +250,7 @@ class PromptAction:
                 c.yes.mode,
                 None,
                 by=f"rule:{event.rule_id}",
-                reason=event.message,
+                reason=event_text(event),
                 source="prompt",
                 duration=None
                 if c.yes.mode != "supervised"
@@ -272,7 +287,7 @@ class EscalateConfig(KindConfig):
         default_factory=_channels_default, min_length=1, description="channels to alert on"
     )
     repeat: int = Field(0, ge=0, le=10, description="how many times to go through the list again")
-    message: Template = Field("{message} at {time}", description="message template")
+    message: Template = Field("{alias}: {message} at {time}", description="message template")
 
 
 class EscalateAction:

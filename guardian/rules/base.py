@@ -11,7 +11,7 @@ the same transaction as the events, so they survive a crash or a restart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -28,7 +28,13 @@ from guardian.records import (
 
 @dataclass(frozen=True, slots=True)
 class Hit:
-    """A trigger fired: on which camera, zone and track, when, and why."""
+    """A trigger fired: on which camera, zone and track, when, and why.
+
+    ``detail`` is what happened, in words a person reads (never a track number): it may
+    name the person as ``{who}`` (filled with the enrolled name, "a child", "an adult" or
+    "someone") and a time of day as ``{clock}`` (``clock``, written in the site's time
+    zone); both are filled when the event is built (RuleEngine).
+    """
 
     camera: str
     timestamp: float
@@ -42,6 +48,38 @@ class Hit:
     responsible: bool = False
     #: the enrolled person's id, None for anybody not enrolled
     name: str | None = None
+    #: a time (epoch seconds) that ``detail`` names as ``{clock}``
+    clock: float | None = None
+    #: an entry's visit of its zone (zone_enter): when it began, or None for hits that
+    #: are not entries; ``new_visit``: the zone was seen empty before it (``visit_gap``),
+    #: False when it may have begun before the run did (its start is then the run's)
+    visit: float | None = None
+    new_visit: bool = False
+    #: the event's severity when it is not the rule's (a camera back after a problem: info)
+    severity: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A timer still running when its camera's stream ended (a video file that ended):
+    what would have fired had the video gone on. It is reported, then dropped: it is
+    never carried into another file or run."""
+
+    camera: str
+    zone: str | None
+    track_id: int | None
+    #: when the wait began (the last sighting, the start of the state); epoch seconds
+    since: float
+    #: when it would have fired
+    deadline: float
+    #: when the stream ended (the last frame's time)
+    ended: float
+    #: what it waited on, in words a person reads: "someone last seen in water"
+    detail: str
+    #: the trigger kind ("absent") and the rule it belongs to (filled by the engine)
+    kind: str = ""
+    rule_id: str = ""
+    rule_alias: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +104,7 @@ class View:
 
     __slots__ = (
         "_counted",
+        "_missing",
         "_presences",
         "_tracks",
         "_transitions",
@@ -75,8 +114,11 @@ class View:
         "timestamp",
     )
 
-    def __init__(self, obs: Observation) -> None:
+    def __init__(
+        self, obs: Observation, missing: Callable[[str], frozenset[int]] | None = None
+    ) -> None:
         self.obs = obs
+        self._missing = missing
         self.camera = obs.camera
         self.timestamp = obs.timestamp
         self._presences: dict[str, list[ZonePresence]] | None = None
@@ -94,6 +136,12 @@ class View:
                 t.track_id for t in self.obs.tracks if t.state is TrackState.REMOVED
             )
         return cached  # type: ignore[return-value]
+
+    def missing(self) -> frozenset[int]:
+        """Track ids of this camera that a timer of an active rule is waiting for (someone
+        missing, e.g. the submersion timer), or whose timer fired: a disappearance one
+        rule already reports, so another need not report it again."""
+        return self._missing(self.camera) if self._missing is not None else frozenset()
 
     def has_zone(self, zone: str) -> bool:
         """True when the zone is on this view's camera (every zone has a count)."""
@@ -212,6 +260,37 @@ class Timed(Protocol):
     """A trigger with deadlines that can pass between frames (checked by ``due``)."""
 
     def due(self, now: float, cameras: Iterable[str] | None = None) -> list[Hit]: ...
+
+
+@runtime_checkable
+class Streamed(Protocol):
+    """A trigger whose waiting state belongs to one camera's stream of frames.
+
+    ``sessions(files)`` comes right after ``bind``: these cameras play a video file (or a
+    folder of images), so whatever an earlier run left for them, or left from a file, is
+    dropped, and what is stored for them from now on is marked as a file's.
+    ``end_stream(camera, now)`` is called when a file camera's frames end: the waiting
+    state of that camera is dropped and returned as :class:`Pending` timers.
+    """
+
+    def sessions(self, files: frozenset[str]) -> None: ...
+
+    def end_stream(self, camera: str, now: float) -> list[Pending]: ...
+
+
+@runtime_checkable
+class MissingPeople(Protocol):
+    """A trigger that times people gone missing (the submersion timer)."""
+
+    def missing_tracks(self, camera: str) -> set[int]: ...
+
+
+@runtime_checkable
+class AdultGated(Protocol):
+    """A trigger that counts adults: in a rule whose action lowers protection (switches
+    to supervised), the engine tells it to count only confirmed adults."""
+
+    def require_confirmed_adults(self) -> None: ...
 
 
 class Condition(Protocol):

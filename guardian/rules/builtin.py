@@ -1,9 +1,14 @@
 """Built-in supervision rules, added for every zone of kind ``pool_area``.
 
-* an adult is in the pool area while the site is unsupervised → ask "switch to
-  supervised?" (YES switches for ``modes.supervised_for``);
-* nobody counted as an adult has been in the pool area for a while during supervised
-  mode → ask "switch back to unsupervised?".
+* a CONFIRMED adult (an adult by the identity stage, or enrolled as one) is in the pool
+  area while the site is unsupervised → ask "switch to supervised?" (YES switches for
+  ``modes.supervised_for``). A person not identified is never counted: a lone toddler
+  must not be taken for the adult whose YES turns entry alerts off (and the engine
+  holds every rule that would switch to supervised to the same: see
+  ``guardian.rules.engine.lowers_protection``);
+* nobody who may be an adult (an unknown person counts: this prompt RAISES protection)
+  has been in the pool area for a while during supervised mode → ask "switch back to
+  unsupervised?".
 
 They are ordinary rules written in the rule language. To change one, write a rule with
 the same id in a rules file (it replaces the built-in); to turn it off, write that id
@@ -23,7 +28,7 @@ _TEMPLATE = """
 rules:
   - id: adult_arrival_prompt{suffix}
     alias: An adult is at the pool
-    description: Built in. An adult is in the pool area while nobody supervises swimming.
+    description: Built in. A confirmed adult is in the pool area while nobody supervises swimming.
     severity: info
     cameras: [{camera}]
     modes: [unsupervised]
@@ -33,6 +38,7 @@ rules:
       - kind: occupancy
         zones: [{zone}]
         adults: ">= 1"
+        unknown_as: ignore
         for: 3s
     actions:
       - kind: prompt
@@ -51,6 +57,7 @@ rules:
       - kind: occupancy
         zones: [{zone}]
         adults: 0
+        unknown_as: adult
         for: 10s
     actions:
       - kind: prompt

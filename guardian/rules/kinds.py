@@ -6,8 +6,17 @@ Importing this module registers them (each kind module registers its own kinds);
 
 from __future__ import annotations
 
-from guardian.rules import actions, conditions, triggers
+from guardian.rules import actions, conditions, health, triggers
 from guardian.rules.fields import NameList
 from guardian.rules.registry import ACTIONS, CONDITIONS, TRIGGERS
 
-__all__ = ["ACTIONS", "CONDITIONS", "TRIGGERS", "NameList", "actions", "conditions", "triggers"]
+__all__ = [
+    "ACTIONS",
+    "CONDITIONS",
+    "TRIGGERS",
+    "NameList",
+    "actions",
+    "conditions",
+    "health",
+    "triggers",
+]

@@ -35,6 +35,7 @@ def load_rules(
     contacts: Iterable[str] | None = (),
     broken_zones: Iterable[str] = (),
     builtin_areas: Iterable[tuple[str, str]] = (),
+    builtin: Sequence[YamlDocument] = (),
     site_name: str = "home",
 ) -> RuleSet:
     """Validate every rule in ``documents`` against the site's cameras, zones, contacts.
@@ -45,6 +46,8 @@ def load_rules(
     one is still left out, but not reported again (the zone's own problem says why).
     ``builtin_areas`` are the (camera, zone) pool areas that get the built-in
     supervision prompts (guardian.rules.builtin) unless a rule of the same id exists.
+    ``builtin`` are more built-in rule documents (the camera health rules of
+    guardian.rules.health), replaced the same way.
     """
     zones = {cam: set(names) for cam, names in zones_by_camera.items()}
     all_zones = set().union(*zones.values()) if zones else set()
@@ -61,9 +64,9 @@ def load_rules(
         for raw in (doc.data.get("rules") or [])
         if isinstance(raw, dict)
     }
-    builtin = builtin_documents(builtin_areas, site_name)
-    for doc in [*documents, *builtin]:
-        is_builtin = doc.path == BUILTIN_PATH
+    builtins = [*builtin_documents(builtin_areas, site_name), *builtin]
+    for doc in [*documents, *builtins]:
+        is_builtin = doc.path == BUILTIN_PATH or any(doc is b for b in builtin)
         if doc.data is None:
             continue
         try:

@@ -9,20 +9,21 @@ at the same place in the new run takes over (or that fire, for the absence timer
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import replace
 from itertools import pairwise
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from guardian.records import Box, Posture, Track, TransitionKind
-from guardian.rules.base import Hit, Memory, View
+from guardian.rules.base import Hit, Memory, Pending, View
 from guardian.rules.fields import Count, Duration, KindConfig, NameList
 from guardian.rules.registry import TRIGGERS
+from guardian.when import format_duration
 
 log = logging.getLogger("guardian.rules")
 
@@ -31,14 +32,18 @@ log = logging.getLogger("guardian.rules")
 APPEAR_WINDOW = 1.5
 #: how long orphans of an earlier run wait for a person to take them over
 ORPHAN_WAIT = 30.0
-
-
-def _clock(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts).strftime("%H:%M:%S")
+#: how long a fired absence timer still covers its disappearance (count_drop stays quiet)
+FIRED_KEPT = 600.0
 
 
 def _seconds(value: float) -> str:
-    return f"{value:.0f}s" if value >= 10 else f"{value:.1f}s"
+    """A length of time as people read it: ``5 s``, ``2 min 30 s``, ``1 h 5 min``."""
+    return format_duration(value)
+
+
+def _lasting(value: float) -> str:
+    """`` for 10 s``; nothing for a moment too short to say (a fall that just happened)."""
+    return f" for {format_duration(value)}" if value >= 0.5 else ""
 
 
 def _spot(view: View, box: Box) -> tuple[float, float]:
@@ -65,6 +70,14 @@ def _appeared_inside(track: Track | None, since: float) -> bool:
     return track is not None and since - track.first_seen <= APPEAR_WINDOW
 
 
+def _someone(entry: dict[str, Any]) -> str:
+    """Who a stored entry is about, as people say it (for pending timers)."""
+    name = entry.get("name")
+    if name:
+        return str(name)
+    return {"child": "a child", "adult": "an adult"}.get(str(entry.get("role")), "someone")
+
+
 Slot = tuple[str, str, int]  # (camera, zone, track id) within this run
 
 
@@ -81,12 +94,33 @@ class _Entries:
         self.run = ""
         self.mine: dict[Slot, dict[str, Any]] = {}
         self.orphans: dict[str, dict[str, Any]] = {}
+        #: cameras that play a file: their entries are marked, and end with the file
+        self.files: frozenset[str] = frozenset()
         self._expired: set[str] = set()
         self._first: dict[str, float] = {}
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.memory, self.run = memory, run_id
         self.orphans = {k: v for k, v in memory.items() if isinstance(v, dict)}
+
+    def sessions(self, files: frozenset[str]) -> None:
+        """``files``: cameras that play a file. An orphan that came from a file, or that
+        is for a camera now playing one, belongs to a video that is over: dropped."""
+        self.files = files
+        for key, entry in list(self.orphans.items()):
+            if entry.get("file") or key.split("|", 1)[0] in files:
+                log.info("dropped %s: left by an earlier run on a video file", key)
+                self.drop_orphan(key)
+
+    def end(self, camera: str) -> list[tuple[str, int, dict[str, Any]]]:
+        """The camera's stream ended: its entries, removed and returned with their zone
+        and track id (this run's)."""
+        gone = [(slot[1], slot[2], e) for slot, e in self.mine.items() if slot[0] == camera]
+        for slot in [s for s in self.mine if s[0] == camera]:
+            self.drop(slot)
+        for key in [k for k in self.orphans if k.split("|", 1)[0] == camera]:
+            self.drop_orphan(key)  # none for a file camera (dropped by sessions)
+        return gone
 
     def _key(self, slot: Slot) -> str:
         return f"{slot[0]}|{slot[1]}|{self.run}|{slot[2]}"
@@ -95,6 +129,8 @@ class _Entries:
         return self.mine.get(slot)
 
     def put(self, slot: Slot, entry: dict[str, Any]) -> None:
+        if slot[0] in self.files and not entry.get("file"):
+            entry = {**entry, "file": True}  # ends with the file, never resumed
         self.mine[slot] = entry
         self.memory.put(self._key(slot), entry)
 
@@ -144,6 +180,13 @@ class ZoneEnterConfig(KindConfig):
     A person first seen already inside the zone, close to where somebody was lost inside
     it a moment before, is that person found again (a swimmer the detector lost for a
     few frames comes back as a new track): that is not an entry (``refound``).
+
+    Each entry also says which *visit* of the zone it belongs to: a visit begins when
+    somebody enters the zone after it was empty (nobody inside, seen or lost) for
+    ``visit_gap``, and lasts while anybody is inside. A rule with ``cooldown_per: zone``
+    alerts once per visit: new track ids of the same swimmers, or a second child
+    jumping in, add nothing; an entry into the empty zone is alerted even within the
+    cooldown.
     """
 
     kind: Literal["zone_enter"] = Field(description="zone_enter: a person entered a zone")
@@ -163,6 +206,12 @@ class ZoneEnterConfig(KindConfig):
         description="how close (share of the image diagonal) to where somebody was lost a "
         "person appearing inside must be to count as found again",
     )
+    visit_gap: Duration = Field(
+        10.0,
+        ge=0,
+        description="how long the zone must have been empty (nobody inside, seen or lost) "
+        "for an entry to begin a new visit (cooldown_per: zone alerts once per visit)",
+    )
 
 
 class ZoneLeaveConfig(KindConfig):
@@ -180,7 +229,7 @@ class ZoneEdge:
 
     def fire(self, view: View) -> list[Hit]:
         return [
-            view.hit(t.zone, t.track_id, f"{self.verb} {t.zone}", t.timestamp)
+            view.hit(t.zone, t.track_id, f"{{who}} {self.verb} {t.zone}", t.timestamp)
             for zone in self.zones
             for t in view.transitions(zone)
             if t.kind is self.kind
@@ -194,17 +243,41 @@ class ZoneEnter(ZoneEdge):
         super().__init__(config.zones, TransitionKind.ENTER)
         self.refound = float(config.refound)
         self.rematch = float(config.rematch)
+        self.visit_gap = float(config.visit_gap)
         #: (camera, zone) → track id → (lost at, x, y) of people lost inside the zone
         self._lost: dict[tuple[str, str], dict[int, tuple[float, float, float]]] = {}
+        #: (camera, zone) → [the visit's start, whether the zone was seen empty before
+        #: it, the last time somebody was inside, the last frame's time]
+        self._visits: dict[tuple[str, str], list[Any]] = {}
+
+    def _visit(self, key: tuple[str, str], now: float, occupied: bool) -> tuple[float, bool]:
+        """The zone's current visit (its start, and whether it is known to be new),
+        updated with this frame."""
+        state = self._visits.get(key)
+        if state is None:  # the zone may have been occupied before the run began
+            state = self._visits[key] = [now, False, now, now]
+        if occupied:
+            empty_since = state[2]
+            if empty_since < state[3] and now - empty_since >= self.visit_gap:
+                state[0], state[1] = now, True  # entered after being empty long enough
+            state[2] = now
+        state[3] = now
+        return float(state[0]), bool(state[1])
 
     def fire(self, view: View) -> list[Hit]:
-        if self.refound <= 0:
-            return super().fire(view)
         camera, now = view.camera, view.timestamp
         hits: list[Hit] = []
         for zone in self.zones:
             lost = self._lost.setdefault((camera, zone), {})
-            for p in view.presences(zone):
+            presences = view.presences(zone)
+            if self.refound <= 0:
+                visit, new = self._visit((camera, zone), now, bool(presences))
+                for t in view.transitions(zone):
+                    if t.kind is TransitionKind.ENTER:
+                        hit = view.hit(t.zone, t.track_id, f"{{who}} entered {t.zone}", t.timestamp)
+                        hits.append(replace(hit, visit=visit, new_visit=new))
+                continue
+            for p in presences:
                 if p.visible:
                     lost.pop(p.track_id, None)
                 elif p.track_id not in lost:
@@ -213,6 +286,7 @@ class ZoneEnter(ZoneEdge):
                         lost[p.track_id] = (track.last_seen, *_spot(view, track.box))
             for tid in [k for k, v in lost.items() if now - v[0] > self.refound]:
                 del lost[tid]
+            visit, new = self._visit((camera, zone), now, bool(presences) or bool(lost))
             for t in view.transitions(zone):
                 if t.kind is not TransitionKind.ENTER:
                     continue
@@ -230,7 +304,8 @@ class ZoneEnter(ZoneEdge):
                             near,
                         )
                         continue
-                hits.append(view.hit(t.zone, t.track_id, f"entered {t.zone}", t.timestamp))
+                hit = view.hit(t.zone, t.track_id, f"{{who}} entered {t.zone}", t.timestamp)
+                hits.append(replace(hit, visit=visit, new_visit=new))
         return hits
 
 
@@ -265,6 +340,25 @@ class Dwell:
     def bind(self, memory: Memory, run_id: str) -> None:
         self.entries.bind(memory, run_id)
 
+    def sessions(self, files: frozenset[str]) -> None:
+        self.entries.sessions(files)
+
+    def end_stream(self, camera: str, now: float) -> list[Pending]:
+        return [
+            Pending(
+                camera=camera,
+                zone=zone,
+                track_id=tid,
+                since=float(e["since"]),
+                deadline=float(e["since"]) + self.duration,
+                ended=now,
+                detail=f"{_someone(e)} in {zone} since {{clock}}",
+                kind="dwell",
+            )
+            for zone, tid, e in self.entries.end(camera)
+            if not e.get("fired")
+        ]
+
     def fire(self, view: View) -> list[Hit]:
         hits: list[Hit] = []
         entries, now, camera = self.entries, view.timestamp, view.camera
@@ -293,7 +387,9 @@ class Dwell:
                     entries.put(slot, {**entry, "fired": True})
                     hits.append(
                         view.hit(
-                            zone, p.track_id, f"in {zone} for {_seconds(now - entry['since'])}"
+                            zone,
+                            p.track_id,
+                            f"{{who}} has been in {zone} for {_seconds(now - entry['since'])}",
                         )
                     )
             for t in view.transitions(zone):
@@ -382,26 +478,68 @@ class Absent:
         self._wet: dict[tuple[str, int], float] = {}
         self._judged: set[tuple[str, int]] = set()
         self._fresh: set[tuple[str, int]] = set()
+        #: lost tracks whose timer is settled (they were found again as another track, or
+        #: it fired) while the tracker still lists them as lost: never timed again
+        self._settled: set[Slot] = set()
+        #: (camera, track id) → when its timer fired (see missing_tracks)
+        self._fired: dict[tuple[str, int], float] = {}
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.entries.bind(memory, run_id)
 
+    def sessions(self, files: frozenset[str]) -> None:
+        self.entries.sessions(files)
+
+    def missing_tracks(self, camera: str) -> set[int]:
+        """This run's tracks on ``camera`` with a timer running, or one that fired."""
+        ids = {slot[2] for slot in self.entries.mine if slot[0] == camera}
+        return ids | {tid for (cam, tid) in self._fired if cam == camera}
+
+    def end_stream(self, camera: str, now: float) -> list[Pending]:
+        """The camera's file ended: its running timers, dropped and returned."""
+        self._settled = {s for s in self._settled if s[0] != camera}
+        self._left = {s for s in self._left if s[0] != camera}
+        out = []
+        for _, _, entry in self.entries.end(camera):
+            zone, edge = str(entry["zone"]), entry.get("edge")
+            where = f"in {zone}" if not edge else f"at the edge of {zone} ({edge})"
+            out.append(
+                Pending(
+                    camera=camera,
+                    zone=zone,
+                    track_id=int(entry["track"]),
+                    since=float(entry["last_seen"]),
+                    deadline=float(entry["deadline"]),
+                    ended=now,
+                    detail=f"{_someone(entry)} last seen {{clock}} {where}",
+                    kind="absent",
+                )
+            )
+        return out
+
     def fire(self, view: View) -> list[Hit]:
         entries, camera = self.entries, view.camera
         for zone in self.zones:
-            for p in view.presences(zone):
+            # the lost first: a person found again as a new track in the frame they
+            # were lost in resurfaces from the timer just started
+            for p in sorted(view.presences(zone), key=lambda p: p.visible):
                 slot = (camera, zone, p.track_id)
                 if p.visible:
                     if slot in entries.mine:
                         entries.drop(slot)  # seen again
                         log.info("%s: track %d seen again in %s", camera, p.track_id, zone)
                     self._left.discard(slot)
+                    self._settled.discard(slot)
                     if (camera, p.track_id) not in self._checked:
                         self._checked.add((camera, p.track_id))
                         track = view.track(p.track_id)
                         if track is not None and _appeared_inside(track, p.since):
                             self._resurfaced(view, zone, track)
-                elif slot not in entries.mine and slot not in self._left:
+                elif (
+                    slot not in entries.mine
+                    and slot not in self._left
+                    and slot not in self._settled
+                ):
                     track = view.track(p.track_id)
                     if track is not None:
                         self._start(view, zone, slot, track)
@@ -411,10 +549,13 @@ class Absent:
                     entries.drop(slot)  # walked out across the edge
                 if t.kind is not TransitionKind.ENTER:
                     self._left.discard(slot)
+                    self._settled.discard(slot)
         if self.edge:
             self._at_edge(view)
         for track_id in view.removed():
             self._checked.discard((camera, track_id))
+            if self._settled:
+                self._settled -= {s for s in self._settled if s[0] == camera and s[2] == track_id}
         if not entries.mine and not entries.orphans:
             return []
         return self._due(view.timestamp, {camera}, view.obs.frame_index)
@@ -580,6 +721,7 @@ class Absent:
             self.entries.drop_orphan(key)
         else:
             self.entries.drop(key)
+            self._settled.add(key)  # its track may still be listed as lost: not again
 
     def _due(self, now: float, cameras: set[str] | None, frame_index: int) -> list[Hit]:
         hits: list[Hit] = []
@@ -593,6 +735,10 @@ class Absent:
             if float(entry["deadline"]) > now:
                 continue
             self._forget(key)  # fires once
+            if not isinstance(key, str):
+                self._fired[(key[0], key[2])] = now
+                for old in [k for k, at in self._fired.items() if now - at > FIRED_KEPT]:
+                    del self._fired[old]
             last = float(entry["last_seen"])
             hits.append(
                 Hit(
@@ -605,12 +751,13 @@ class Absent:
                     role=str(entry.get("role") or "unknown"),
                     responsible=bool(entry.get("responsible", False)),
                     name=entry.get("name"),
-                    detail=f"not seen for {_seconds(now - last)} since {_clock(last)} "
+                    detail=f"{{who}} not seen for {_seconds(now - last)} since {{clock}} "
                     + (
                         f"in {entry['zone']}"
                         if not entry.get("edge")
                         else f"at the edge of {entry['zone']} ({entry['edge']}): fell in?"
                     ),
+                    clock=last,
                 )
             )
         return hits
@@ -646,6 +793,26 @@ class PostureTrigger:
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.entries.bind(memory, run_id)
+
+    def sessions(self, files: frozenset[str]) -> None:
+        self.entries.sessions(files)
+
+    def end_stream(self, camera: str, now: float) -> list[Pending]:
+        what = "down after a fall" if self.state == "fallen" else "lying down"
+        return [
+            Pending(
+                camera=camera,
+                zone=self.zones[0] if self.zones else None,
+                track_id=tid,
+                since=float(e["start"]),
+                deadline=float(e["start"]) + self.duration,
+                ended=now,
+                detail=f"{_someone(e)} {what} since {{clock}}",
+                kind="posture",
+            )
+            for _, tid, e in self.entries.end(camera)
+            if not e.get("fired")
+        ]
 
     def fire(self, view: View) -> list[Hit]:
         hits: list[Hit] = []
@@ -688,11 +855,13 @@ class PostureTrigger:
                 entries.put(slot, entry)
             if not entry["fired"] and now - entry["start"] >= self.duration:
                 entries.put(slot, {**entry, "fired": True})
-                what = "fell" if self.state == "fallen" else "lying down"
+                held = _lasting(now - float(entry["start"]))
+                if self.state == "fallen":
+                    what = "{who} fell" + (f" and has been down{held}" if held else "")
+                else:
+                    what = f"{{who}} has been lying down{held}" if held else "{who} is lying down"
                 zone = next((z for z in self.zones if tid in _ids(view, z)), None)
-                hits.append(
-                    view.hit(zone, tid, f"{what} for {_seconds(now - float(entry['start']))}")
-                )
+                hits.append(view.hit(zone, tid, what))
         if len(active) != len(entries.mine):  # no longer in that state (or gone)
             for slot in [s for s in entries.mine if s[0] == camera and s[2] not in active]:
                 entries.drop(slot)
@@ -793,27 +962,104 @@ def occupancy(view: View, test: OccupancyTest) -> tuple[bool, int | None, str] |
         and (test.adults is None or test.adults(adults))
         and (test.people is None or test.people(people))
     )
-    return ok, child, f"{children} child(ren), {adults} adult(s), {people} people"
+    return ok, child, _counts(test, children, adults, people)
+
+
+def _number(count: int, one: str, many: str, none: str) -> str:
+    return none if count == 0 else f"1 {one}" if count == 1 else f"{count} {many}"
+
+
+def _people(count: int) -> str:
+    """``nobody``, ``1 person``, ``3 people``."""
+    return _number(count, "person", "people", "nobody")
+
+
+def _counts(test: OccupancyTest, children: int, adults: int, people: int) -> str:
+    """The counts a test looks at, in words: "1 child and no adult in pool_area"."""
+    parts = []
+    if test.children is not None:
+        parts.append(_number(children, "child", "children", "no child"))
+    if test.adults is not None:
+        parts.append(_number(adults, "adult", "adults", "no adult"))
+    if test.people is not None:
+        parts.append(_people(people))
+    return " and ".join(parts) + " in " + ", ".join(test.zones)
 
 
 class _PerCamera:
     """A trigger whose durable state is keyed by camera (and zone), not by track, so
-    it needs no hand-over between runs: it binds its memory as it is."""
+    it needs no hand-over between runs: it binds its memory as it is (less what a
+    video file left: see :meth:`sessions`)."""
+
+    kind = ""
 
     def __init__(self, duration: float) -> None:
         self.duration = duration
         self.memory = Memory("")
+        #: cameras that play a file: their state is marked, and ends with the file
+        self.files: frozenset[str] = frozenset()
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.memory = memory
+
+    def sessions(self, files: frozenset[str]) -> None:
+        """State a video file left (or left for a camera now playing one) is over."""
+        self.files = files
+        for key, value in self.memory.items():
+            if key.split("|", 1)[0] in files or (isinstance(value, dict) and value.get("file")):
+                log.info("dropped %s: left by an earlier run on a video file", key)
+                self.memory.drop(key)
+
+    def _put(self, camera: str, key: str, value: dict[str, Any]) -> None:
+        if camera in self.files:
+            value = {**value, "file": True}
+        self.memory.put(key, value)
+
+    def end_stream(self, camera: str, now: float) -> list[Pending]:
+        """The camera's file ended: its state, dropped; what was running, returned."""
+        out = []
+        for key, value in self.memory.items():
+            if key.split("|", 1)[0] != camera:
+                continue
+            self.memory.drop(key)
+            if isinstance(value, dict):
+                pending = self._pending(camera, key, value, now)
+                if pending is not None:
+                    out.append(pending)
+        return out
+
+    def _pending(self, camera: str, key: str, value: dict[str, Any], now: float) -> Pending | None:
+        return None
 
 
 class Occupancy(_PerCamera):
     """One entry per camera: since when the counts match, and whether it fired."""
 
+    kind = "occupancy"
+
     def __init__(self, config: OccupancyConfig) -> None:
         super().__init__(float(config.for_))
         self.config = config
+
+    def require_confirmed_adults(self) -> None:
+        """In a rule that lowers protection: an unknown person is never an adult."""
+        if self.config.unknown_as == "adult":
+            self.config = self.config.model_copy(update={"unknown_as": "ignore"})
+
+    def _pending(self, camera: str, key: str, value: dict[str, Any], now: float) -> Pending | None:
+        if value.get("fired"):
+            return None
+        since = float(value["since"])
+        return Pending(
+            camera=camera,
+            zone=self.config.zones[0],
+            track_id=None,
+            since=since,
+            deadline=since + self.duration,
+            ended=now,
+            detail=f"{self.config.describe()} since {{clock}}",
+            kind=self.kind,
+        )
 
     def fire(self, view: View) -> list[Hit]:
         result = occupancy(view, self.config)
@@ -827,12 +1073,12 @@ class Occupancy(_PerCamera):
         entry = self.memory.get(key)
         if not isinstance(entry, dict):
             entry = {"since": view.timestamp, "fired": False}
-            self.memory.put(key, entry)
+            self._put(key, key, entry)
         if entry["fired"] or view.timestamp - entry["since"] < self.duration:
             return []
-        self.memory.put(key, {**entry, "fired": True})
+        self._put(key, key, {**entry, "fired": True})
         held = view.timestamp - float(entry["since"])
-        detail = f"{self.config.describe()} for {_seconds(held)} ({text})"
+        detail = f"{text}{_lasting(held)}"
         return [view.hit(self.config.zones[0], child, detail)]
 
 
@@ -865,9 +1111,41 @@ class CountDropConfig(KindConfig):
 class CountDrop(_PerCamera):
     """Per camera and zone: how many should be there, and since when fewer are seen."""
 
+    kind = "count_drop"
+
     def __init__(self, config: CountDropConfig) -> None:
         super().__init__(float(config.for_))
         self.config = config
+        #: (camera, zone) → track ids gone unseen inside the zone during this drop
+        self._gone: dict[tuple[str, str], set[int]] = {}
+
+    def _pending(self, camera: str, key: str, value: dict[str, Any], now: float) -> Pending | None:
+        if value.get("below") is None:
+            return None
+        since = float(value["below"])
+        zone = key.split("|", 1)[1]
+        return Pending(
+            camera=camera,
+            zone=zone,
+            track_id=None,
+            since=since,
+            deadline=since + self.duration,
+            ended=now,
+            detail=f"fewer people seen in {zone} than were there since {{clock}}",
+            kind=self.kind,
+        )
+
+    @staticmethod
+    def _follow(view: View, zone: str, gone: set[int]) -> None:
+        """Keep ``gone``: the tracks unseen inside the zone (lost, then removed)."""
+        for p in view.presences(zone):
+            if p.visible:
+                gone.discard(p.track_id)
+            else:
+                gone.add(p.track_id)
+        for t in view.transitions(zone):
+            if t.kind is TransitionKind.LEAVE:
+                gone.discard(t.track_id)
 
     def fire(self, view: View) -> list[Hit]:
         hits: list[Hit] = []
@@ -876,6 +1154,8 @@ class CountDrop(_PerCamera):
             count = view.obs.count(zone)
             if count is None:
                 continue
+            gone = self._gone.setdefault((view.camera, zone), set())
+            self._follow(view, zone, gone)
             key = f"{view.camera}|{zone}"
             state = self.memory.get(key)
             expected, below = (
@@ -888,18 +1168,37 @@ class CountDrop(_PerCamera):
             if visible >= expected or expected - visible < self.config.by:
                 below = None
                 expected = max(expected, visible)
+                gone.clear()
             else:
                 below = now if below is None else below
-                if now - float(below) >= self.duration:
+                # people gone from the zone that an absent rule (the submersion timer) is
+                # timing, or timed: its alert is the one for their disappearance
+                covered = len(gone & view.missing()) if gone else 0
+                if now - float(below) < self.duration:
+                    pass
+                elif expected - visible - covered < self.config.by:
+                    log.info(
+                        "%s: %s count %d → %d: %d timed by an absent rule, not reported here",
+                        view.camera,
+                        zone,
+                        expected,
+                        visible,
+                        covered,
+                    )
+                    expected, below = visible, None
+                    gone.clear()
+                else:
+                    gone.clear()
                     hits.append(
                         view.hit(
                             zone,
                             None,
-                            f"{zone}: {expected} → {visible} people, nobody seen leaving",
+                            f"{_people(visible)} seen in {zone} instead of {expected}, "
+                            "nobody seen leaving",
                         )
                     )
                     expected, below = visible, None
-            self.memory.put(key, {"expected": expected, "below": below})
+            self._put(view.camera, key, {"expected": expected, "below": below})
         return hits
 
     def _left(self, view: View, zone: str) -> int:
