@@ -47,6 +47,7 @@ from guardian.config import (
 from guardian.config.alerts import AlertsConfig
 from guardian.config.checks import URL_RE
 from guardian.config.identity import IdentityConfig
+from guardian.config.loader import exists, is_dir, is_file
 from guardian.config.review import ReviewConfig
 from guardian.rules import RuleSet, load_rules
 from guardian.rules.builtin import BUILTIN_PATH, builtin_documents
@@ -195,7 +196,7 @@ def _zones(base_dir: Path, files: Sequence[str]) -> tuple[_Zone, ...]:
     found: list[_Zone] = []
     for rel in files:
         path = _resolve(base_dir, rel)
-        if not path.is_file():
+        if not is_file(path):
             continue
         try:
             doc = load_yaml(path)
@@ -255,7 +256,7 @@ def _site_from_data(config: Path) -> _Site | None:
     for index, cam in _items(CameraConfig, data.get("cameras")):
         if cam.source_kind not in ("url", "usb") and isinstance(cam.source, str):
             path = _resolve(base_dir, cam.source).absolute()
-            cam = cam.with_source(str(path), "folder" if path.is_dir() else "file")
+            cam = cam.with_source(str(path), "folder" if is_dir(path) else "file")
         cameras.append((index, cam))
     info = data.get("site")
     name = info.get("name") if isinstance(info, dict) else None
@@ -413,7 +414,7 @@ def _rule_documents(site: _Site) -> list[YamlDocument]:
     documents = []
     for rel in files if isinstance(files, list) else []:
         path = _resolve(site.base_dir, rel) if isinstance(rel, str) else None
-        if path is not None and path.is_file():
+        if path is not None and is_file(path):
             try:
                 documents.append(load_yaml(path))
             except ConfigError:
@@ -831,7 +832,7 @@ def _probe_all(site: _Site, timeout: float | None) -> dict[str, ProbeResult]:
         for _, cam in site.cameras:
             if not cam.enabled:
                 continue
-            if cam.source_kind in ("file", "folder") and not Path(str(cam.source)).exists():
+            if cam.source_kind in ("file", "folder") and not exists(Path(str(cam.source))):
                 continue  # an error already: the source does not exist
 
             def run(cam: CameraConfig = cam) -> None:

@@ -224,6 +224,11 @@ def run_site(
             f"{len(runner.pending)} timer(s) still running when the video ended "
             "(PENDING above): reported here, not carried into the next run"
         )
+    if runner.unsent:  # a provider that did not answer in time: nothing is lost
+        print(
+            f"{len(runner.unsent)} alert(s) not sent yet (their provider did not answer): "
+            "they are sent, or checked with the provider, at the next start"
+        )
     if record:
         print(f"observations written to {record}")
     for status in failed:
@@ -453,6 +458,7 @@ def _usage_error(command: str, message: str) -> int:
 
 
 def cmd_mode(args: argparse.Namespace) -> int:
+    from guardian.config.durations import MAX_SUPERVISED, SUPERVISED_LIMIT
     from guardian.modes import parse_for
 
     switching = args.until is not None or args.duration is not None
@@ -474,6 +480,8 @@ def cmd_mode(args: argparse.Namespace) -> int:
             return _usage_error("mode", f"--for: {exc}")
         if duration <= 0:
             return _usage_error("mode", "--for: the duration must be more than 0, e.g. 2h")
+        if duration > MAX_SUPERVISED:
+            return _usage_error("mode", f"{SUPERVISED_LIMIT} — --for {args.duration} is too long")
 
     opened = _site_and_store(args.config)
     if opened is None:

@@ -277,8 +277,11 @@ def queue_digest(
         )
         if delivery is not None:
             queued.append(delivery)
-    for delivery in queued:
-        outbox.send(delivery, now=now)
+    if outbox.running:  # from the run's scheduler: the channel's sender sends it
+        outbox.submit(queued)
+    else:
+        for delivery in queued:
+            outbox.send(delivery, now=now)
     log.info("digest of %s: %d event(s), %d delivery(ies)", day, len(digest.events), len(queued))
     return digest, queued
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from datetime import time as time_of_day
 from zoneinfo import ZoneInfo
 
-from guardian.config.site import MAX_SUPERVISED
+from guardian.config.durations import MAX_SUPERVISED, SUPERVISED_LIMIT
 from guardian.effects import ModeRequest
 from guardian.store import ModeState, Store
 from guardian.when import format_duration
@@ -117,7 +117,7 @@ class ModeManager:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not 0 < supervised_for <= MAX_SUPERVISED:
-            raise ValueError("supervised_for must be more than 0 s and at most 24 h")
+            raise ValueError(f"supervised_for must be more than 0 s — {SUPERVISED_LIMIT}")
         ZoneInfo(timezone)  # unknown zone: fail here, not at the first expiry
         self.store = store
         self.timezone = timezone
@@ -164,19 +164,24 @@ class ModeManager:
         end: float | None = None
         if mode == "supervised":
             if duration is not None:
-                if duration <= 0:
+                if not duration > 0:
                     raise ValueError("the duration of a supervised mode must be more than 0")
+                if duration > MAX_SUPERVISED + 1e-6:  # before any date is made of it
+                    raise ValueError(f"{SUPERVISED_LIMIT} — not {format_duration(duration)}")
                 end = now + duration
             else:
                 end = until if until is not None else now + self.supervised_for
+            if not end - now <= MAX_SUPERVISED + 1e-6:  # also a NaN end
+                try:
+                    when = local_time(end, self.timezone).strftime("%Y-%m-%d %H:%M")
+                except (OverflowError, OSError, ValueError):
+                    when = "that end"
+                raise ValueError(
+                    f"{SUPERVISED_LIMIT} — {when} is {format_duration(end - now)} away"
+                )
             when = local_time(end, self.timezone).strftime("%Y-%m-%d %H:%M")
             if end <= now:
                 raise ValueError(f"the end of the supervised mode ({when}) has already passed")
-            if end - now > MAX_SUPERVISED + 1e-6:
-                raise ValueError(
-                    f"a supervised mode lasts at most 24 h (it pauses entry alerts; "
-                    f"submersion alerts stay on) — {when} is {format_duration(end - now)} away"
-                )
         request = ModeRequest(mode, end, by=by, reason=reason, source=source)
         with write_transaction(self.store):
             self._expire(now)  # an ended supervised mode is recorded as ended first

@@ -7,10 +7,12 @@ one queue, so the rule engine, the store and the outbox live on a single thread.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
 import queue
+import sqlite3
 import sys
 import threading
 import time
@@ -27,7 +29,7 @@ from guardian.config import CameraConfig, SiteBundle, ZoneConfig
 from guardian.config.pose import build_posture_tracker
 from guardian.detection import PoseDetector
 from guardian.digest import add_digest_job
-from guardian.dispatch import Dispatcher
+from guardian.dispatch import FINAL_WAIT, RETRY_WAIT, Dispatcher
 from guardian.health import CameraHealthMonitor, build_monitor
 from guardian.modes import ModeManager
 from guardian.observations import ObservationWriter
@@ -50,7 +52,7 @@ from guardian.rules.base import Pending
 from guardian.scene import SceneWatcher
 from guardian.scheduler import Scheduler, catch_up
 from guardian.sources import FrameSource, SourceError, open_source
-from guardian.store import Store
+from guardian.store import Delivery, Store
 from guardian.swim.detector import SWIMMER_LABEL, WaterDetector, shipped_swimmer_path
 from guardian.tracking import Tracker
 from guardian.zones import Zone, ZoneTracker
@@ -336,6 +338,14 @@ class CameraWorker(threading.Thread):
                     return
 
 
+#: seconds a run on video files that ended by itself gives alerts still pending (a retry
+#: after a provider error) to go out before it ends; the rest go at the next start
+DRAIN_LIMIT = 20.0
+#: seconds a stop waits for the senders; a send still waiting for its provider is left
+#: ``sending`` and reconciled with the provider at the next start
+STOP_WAIT = 3.0
+
+
 class Runner:
     """Runs every enabled camera of a site until the files end or ``stop`` is set.
 
@@ -366,12 +376,7 @@ class Runner:
         self.stop = stop or threading.Event()
         self.clock = clock
         site = bundle.site
-        self.modes = ModeManager(
-            store,
-            timezone=site.site.timezone,
-            supervised_for=site.modes.supervised_for,
-            clock=clock,
-        )
+        self.modes = self._modes(store)
         context = RuleContext(
             mode=self.modes.current().mode,
             timezone=site.site.timezone,
@@ -390,7 +395,11 @@ class Runner:
         self.pending: list[Pending] = []
         self._ended: set[str] = set()
         # console, log, and sms / push when contacts use them; quiet hours, retries
-        self.outbox = build_outbox(store, site, out=self.out, clock=clock)
+        #: the other threads' connection (alert senders, clip writers, scheduled jobs):
+        #: one of them waiting for a database another process holds never holds up the
+        #: rule thread, whose writes wait briefly on ``store`` (Store.set_patience)
+        self.side = Store(store.path)
+        self.outbox = build_outbox(self.side, site, out=self.out, clock=clock)
         self.dispatcher = Dispatcher(self.engine, store, self.outbox, self.modes, out=self.out)
         # escalations carry a link: the review page, or a share link for remote contacts
         self.dispatcher.escalator = Escalator(
@@ -417,6 +426,8 @@ class Runner:
                 threads=self._threads_per_camera(),
             )
         self.events: list[Event] = []
+        #: alerts not sent when the run ended (sent, or reconciled, at the next start)
+        self.unsent: list[Delivery] = []
         self.times = StageTimes()
         self.workers: list[CameraWorker] = []
         self.live_cameras = [
@@ -431,19 +442,28 @@ class Runner:
         #: cameras on which somebody was seen (the end of a run says where nobody was)
         self.people_seen: set[str] = set()
         self.scheduler = Scheduler(site.site.timezone)
-        self.scheduler.add_mode_schedule(site.modes.schedule, self.modes)
+        self.scheduler.add_mode_schedule(site.modes.schedule, self._modes(self.side))
         # clips: a ring per camera that can produce events, writers, retention (clips:)
-        self.clips = build_recorder(bundle, rules, store)
+        self.clips = build_recorder(bundle, rules, self.side)
         self.dispatcher.clips = self.clips
         if self.clips is not None:
-            add_retention_job(self.scheduler, bundle, store)
+            add_retention_job(self.scheduler, bundle, self.side)
         add_digest_job(
             self.scheduler,
-            store,
+            self.side,
             self.outbox,
             site,
             clock=clock,
             review_url=site.review.url or None,
+        )
+
+    def _modes(self, store: Store) -> ModeManager:
+        site = self.bundle.site
+        return ModeManager(
+            store,
+            timezone=site.site.timezone,
+            supervised_for=site.modes.supervised_for,
+            clock=self.clock,
         )
 
     def _default_detector(self, camera: CameraConfig) -> Detect:
@@ -535,7 +555,10 @@ class Runner:
     def run(self) -> list[Event]:
         q: queue.Queue[object] = queue.Queue(maxsize=64)
         self._make_workers(q)
-        self.outbox.flush()  # alerts left pending by an earlier run go first
+        # alerts are sent from threads of their own; those left pending or in doubt by
+        # an earlier run go first (a provider that hangs never holds up the rules)
+        self.outbox.start()
+        self.outbox.wake()
         if self.clips is not None:  # .part files left by a crash → MP4s, lost ones skipped
             self.clips.recover()
             self.clips.start()
@@ -543,6 +566,9 @@ class Runner:
         self.engine.set_mode(self.modes.current().mode)
         self.scheduler.start()
         self._begin_watch()
+        # the rule thread never waits long for another process holding the database:
+        # its events wait in memory instead (Dispatcher), the rest is tried a second later
+        self.store.set_patience(RETRY_WAIT)
         for w in self.workers:
             w.start()
         running = len(self.workers)
@@ -569,6 +595,8 @@ class Runner:
                 if now - last_house >= 1.0:  # housekeeping, not per frame
                     last_house = now
                     self.housekeeping()
+            if not self.stop.is_set():  # the videos ended: pending alerts get a while
+                self._drain()
         finally:
             self.stop.set()
             self.scheduler.shutdown()
@@ -589,13 +617,40 @@ class Runner:
                 self._stream_ended(camera)
             for camera in list(self._watching):  # a clean stop: watching ends here
                 self._end_watch(camera)
+            self.store.set_patience(None)
+            if not self.dispatcher.retry(FINAL_WAIT) and self.dispatcher.waiting is not None:
+                lost = self.dispatcher.waiting.events
+                log.error(
+                    "the database stayed busy: %d event(s) could not be stored: %s",
+                    len(lost),
+                    "; ".join(f"{e.rule_id} at {e.started_at:.0f}" for e in lost),
+                )
+            busy = self.outbox.stop(STOP_WAIT)
+            if busy:
+                log.warning(
+                    "stopping while %s still holds a send: it is asked at the next start "
+                    "whether it went out",
+                    ", ".join(busy),
+                )
+            with contextlib.suppress(sqlite3.Error):
+                self.unsent = self.store.deliveries("pending") + self.store.deliveries("sending")
             if self.progress is not None:
                 self._print_progress()
             if self.clips is not None:  # open clips end with the frames they have
                 self.clips.close()
             if self.writer is not None:
                 self.writer.close()
+            if not busy:  # a sender still waiting for its provider keeps the connection
+                self.side.close()
         return self.events
+
+    def _drain(self) -> None:
+        """Every video ended by itself: what waits for the database is stored, and alerts
+        still pending get up to DRAIN_LIMIT seconds to go out (not the next start)."""
+        self.dispatcher.retry(FINAL_WAIT)
+        if self.outbox.stop(STOP_WAIT):
+            return  # a provider still holds a send: the next start reconciles it
+        self.outbox.drain(DRAIN_LIMIT, stop=self.stop)
 
     def handle(self, obs: Observation) -> None:
         """Rules → events + state + requests (one transaction) → side effects."""
@@ -619,7 +674,10 @@ class Runner:
 
     def housekeeping(self) -> None:
         self.events.extend(self.dispatcher.housekeeping(self.clock(), self.live_cameras))
-        self._health_tick()
+        try:
+            self._health_tick(beat=self.dispatcher.waiting is None)
+        except sqlite3.OperationalError as exc:  # heartbeats: the next one will do
+            log.info("heartbeat skipped: the database is busy (%s)", exc)
 
     # -- camera health: what watched when ------------------------------------------------
     def health(self, changes: Sequence[HealthChange]) -> None:
@@ -647,14 +705,21 @@ class Runner:
         if camera not in self._watching:
             return
         now = self.clock()
-        self._beat(camera, now)
+        try:
+            self._beat(camera, now)
+        except sqlite3.OperationalError as exc:
+            log.warning("last heartbeat of %s skipped: the database is busy (%s)", camera, exc)
         del self._watching[camera]
         # its problems end with the watch: no "back" alert, nothing left waiting
         self.events.extend(self.dispatcher.health([], now, ended=[camera]))
-        self.store.end_watch(self.engine.run_id, camera, now)
+        try:
+            self.store.end_watch(self.engine.run_id, camera, now)
+        except sqlite3.OperationalError as exc:  # shown as ending at its last heartbeat
+            log.warning("end of watch of %s not stored: the database is busy (%s)", camera, exc)
 
-    def _health_tick(self) -> None:
-        """Once a second: offline live cameras, the health rules' waits, heartbeats."""
+    def _health_tick(self, beat: bool = True) -> None:
+        """Once a second: offline live cameras, the health rules' waits, heartbeats
+        (``beat`` False: not now, the database is held by another process)."""
         now = self.clock()
         changes: list[HealthChange] = []
         for w in self.workers:
@@ -663,7 +728,7 @@ class Runner:
             if monitor is not None and camera in self.live_cameras and camera in self._watching:
                 changes += monitor.tick(now, w.status.last_frame, w.connected)
         self.health(changes)
-        if now >= self._next_beat:
+        if beat and now >= self._next_beat:
             self._next_beat = now + float(self.bundle.site.health.heartbeat)
             for camera in list(self._watching):
                 self._beat(camera, now)

@@ -10,6 +10,7 @@ an existing file applies only the new ones.
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 import threading
 import time
@@ -275,6 +276,25 @@ def _m007_camera_health(db: sqlite_utils.Database) -> None:
     db.table("camera_health").create_index(["camera", "started"])
 
 
+def _m008_review_hardening(db: sqlite_utils.Database) -> None:
+    """The review page under hostile requests: login attempts being checked (so concurrent
+    guesses cannot pass the lockout), revocable sessions (logout ends them on the server),
+    and the Twilio MessageSids already handled (a replayed SMS reply does nothing)."""
+    db.table("login_failures").add_column("pending", int)
+    db.table("login_failures").add_column("reserved_at", float)
+    db.table("review_sessions").create(
+        {"id": str, "user": str, "created_at": float, "expires_at": float, "revoked_at": float},
+        pk="id",
+        not_null={"id", "user", "created_at", "expires_at"},
+    )
+    db.table("review_sessions").create_index(["expires_at"])
+    db.table("inbound_messages").create(
+        {"sid": str, "received_at": float, "sender": str},
+        pk="sid",
+        not_null={"sid", "received_at"},
+    )
+
+
 #: Guardian's schema steps, oldest first. Never edit a step that has shipped: add one.
 MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("001_initial", _m001_initial),
@@ -284,6 +304,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = (
     ("005_review", _m005_review),
     ("006_people", _m006_people),
     ("007_camera_health", _m007_camera_health),
+    ("008_review_hardening", _m008_review_hardening),
 )
 
 
@@ -417,17 +438,52 @@ class PromptError(ValueError):
     """A prompt cannot be answered (unknown, already answered, or expired)."""
 
 
+#: seconds a write waits for another process holding the database (SQLite's busy timeout)
+BUSY_TIMEOUT = 30.0
+
+
+class _PatientLock:
+    """The store's lock (re-entrant). Taking it sets SQLite's busy timeout to the taking
+    thread's patience, so the rule thread waits less for another process than a command."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._rlock = threading.RLock()
+
+    def __enter__(self) -> _PatientLock:
+        self._rlock.acquire()
+        try:
+            self._store._apply_patience()
+        except sqlite3.ProgrammingError:  # closed: the caller's own call says so
+            pass
+        except BaseException:
+            self._rlock.release()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._rlock.release()
+
+
 class Store:
     """The SQLite event store. Thread-safe: one connection guarded by a lock."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(sqlite3.connect(path, check_same_thread=False))
+        # another process (a backup, an sqlite3 shell, the review server) may hold the
+        # database for a while: wait for it rather than fail (the run's rule thread
+        # asks for a shorter wait per commit and keeps its events in memory meanwhile)
+        self.db = sqlite_utils.Database(
+            sqlite3.connect(path, check_same_thread=False, timeout=BUSY_TIMEOUT)
+        )
         self.db.enable_wal()
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.execute("PRAGMA foreign_keys=ON")
-        self._lock = threading.RLock()
+        #: how long each thread's writes wait for another process (see :meth:`patience`)
+        self._patience = threading.local()
+        self._busy_now = BUSY_TIMEOUT
+        self._lock = _PatientLock(self)
         with self._lock:
             self.applied_migrations = migrate(self.db)
 
@@ -453,18 +509,27 @@ class Store:
         state: Iterable[StateChange] = (),
         effects: Effects | None = None,
         now: float | None = None,
+        *,
+        health: Iterable[HealthChange] = (),
+        run_id: str = "",
+        wait: float | None = None,
     ) -> list[Delivery]:
-        """Write events, rule state and the actions' requests in ONE transaction.
+        """Write events, rule state, camera-health spans (of run ``run_id``) and the
+        actions' requests in ONE transaction.
 
         Returns the deliveries newly queued (to send after the commit). A crash before the
-        commit leaves nothing; after it, everything is there to resume from.
+        commit leaves nothing; after it, everything is there to resume from. ``wait``:
+        seconds to wait for another process holding the database (default
+        :data:`BUSY_TIMEOUT`) before ``sqlite3.OperationalError`` is raised.
         """
         now = time.time() if now is None else now
         queued: list[Delivery] = []
-        with self.transaction():
+        with self.patience(wait), self._lock, self.db.conn:
             for event in events:
                 self._insert_event(event, now)
             self._apply_state(state, now)
+            for change in health:
+                self._record_health(change, run_id)
             if effects is not None:
                 for note in effects.notifications:
                     delivery = self._enqueue(note, now)
@@ -479,6 +544,33 @@ class Store:
                 for clip in effects.clips:
                     self._add_clip_request(clip, now)
         return queued
+
+    @contextmanager
+    def patience(self, seconds: float | None) -> Iterator[None]:
+        """Inside the block, this thread's writes wait at most ``seconds`` for another
+        process holding the database, then raise ``sqlite3.OperationalError``."""
+        if seconds is None:
+            yield
+            return
+        before = getattr(self._patience, "seconds", None)
+        self._patience.seconds = seconds
+        try:
+            yield
+        finally:
+            self._patience.seconds = before
+
+    def set_patience(self, seconds: float | None) -> None:
+        """From now on, this thread's writes wait at most ``seconds`` (None: the default
+        :data:`BUSY_TIMEOUT`) for another process holding the database."""
+        self._patience.seconds = seconds
+
+    def _apply_patience(self) -> None:
+        """Under the lock: SQLite's busy timeout set to the calling thread's patience."""
+        wanted = getattr(self._patience, "seconds", None)
+        wanted = BUSY_TIMEOUT if wanted is None else max(0.0, wanted)
+        if wanted != self._busy_now:
+            self.db.execute(f"PRAGMA busy_timeout = {int(wanted * 1000)}")
+            self._busy_now = wanted
 
     # -- events ---------------------------------------------------------------
     def add_event(self, event: Event) -> None:
@@ -642,6 +734,28 @@ class Store:
                 return None
             return _delivery_from_row(self.db.table("alert_deliveries").get(delivery_id))
 
+    def doubt_delivery(
+        self, delivery_id: int, *, now: float, error: str, retry_max: float = 300.0
+    ) -> Delivery:
+        """A send whose outcome is unknown (the provider took longer than the client's
+        timeout, or the connection broke after the request went out): it stays
+        ``sending`` with no claimer, and is reconciled with the provider (not sent
+        again blindly) once ``next_attempt_at`` (a backoff) has passed."""
+        with self.transaction():
+            table = self.db.table("alert_deliveries")
+            row = table.get(delivery_id)
+            attempts = int(row["attempts"] or 0) + 1
+            table.update(
+                delivery_id,
+                {
+                    "attempts": attempts,
+                    "claimed_by": None,
+                    "last_error": error[:500],
+                    "next_attempt_at": now + min(retry_max, 2.0**attempts),
+                },
+            )
+            return _delivery_from_row(table.get(delivery_id))
+
     def release_delivery(self, delivery_id: int, *, now: float, note: str) -> None:
         """Put a ``sending`` delivery back to pending, due now (it did not go out)."""
         with self.transaction():
@@ -682,6 +796,7 @@ class Store:
         until: float | None = None,
         contact: str | None = None,
         kind: str | None = None,
+        channel: str | None = None,
     ) -> list[Delivery]:
         rows = self._select(
             "alert_deliveries",
@@ -692,6 +807,7 @@ class Store:
                 ("created_at < ?", until),
                 ("contact = ?", contact),
                 ("kind = ?", kind),
+                ("channel = ?", channel),
             ],
             "id",
         )
@@ -818,23 +934,26 @@ class Store:
     def record_health(self, change: HealthChange, run_id: str) -> None:
         """A problem began (a new open span) or ended (its open span is closed)."""
         with self.transaction():
-            if change.ended is None:
-                self.db.table("camera_health").insert(
-                    {
-                        "camera": change.camera,
-                        "problem": str(change.problem),
-                        "started": change.started,
-                        "ended": None,
-                        "detail": change.detail,
-                        "run_id": run_id,
-                    }
-                )
-            else:
-                self.db.execute(
-                    "update camera_health set ended = ? where ended is null "
-                    "and camera = ? and problem = ? and run_id = ?",
-                    [change.ended, change.camera, str(change.problem), run_id],
-                )
+            self._record_health(change, run_id)
+
+    def _record_health(self, change: HealthChange, run_id: str) -> None:
+        if change.ended is None:
+            self.db.table("camera_health").insert(
+                {
+                    "camera": change.camera,
+                    "problem": str(change.problem),
+                    "started": change.started,
+                    "ended": None,
+                    "detail": change.detail,
+                    "run_id": run_id,
+                }
+            )
+        else:
+            self.db.execute(
+                "update camera_health set ended = ? where ended is null "
+                "and camera = ? and problem = ? and run_id = ?",
+                [change.ended, change.camera, str(change.problem), run_id],
+            )
 
     def watch_spans(
         self, *, since: float | None = None, until: float | None = None
@@ -1163,12 +1282,19 @@ class Store:
             return bool(cursor.rowcount)
 
     def login_locked_until(self, key: str, now: float) -> float | None:
-        """When the lockout of ``key`` (a client address) ends, or None if not locked."""
+        """When the lockout of ``key`` (a client address) ends, or None if not locked.
+
+        A stored end that is not a finite number (written by an older build from an
+        unbounded ``review.lockout``) counts as a lockout ending a day from ``now``.
+        """
         with self._lock:
             rows = list(self.db.table("login_failures").rows_where("key = ?", [key]))
-        if rows and rows[0]["locked_until"] is not None and rows[0]["locked_until"] > now:
-            return float(rows[0]["locked_until"])
-        return None
+        locked = rows[0]["locked_until"] if rows else None
+        if locked is None or math.isnan(locked):
+            return None
+        if math.isinf(locked):
+            return now + 86400.0 if locked > 0 else None
+        return float(locked) if locked > now else None
 
     def record_login_failure(
         self, key: str, *, now: float, max_failures: int, lockout: float
@@ -1185,8 +1311,16 @@ class Store:
             failures += 1
             if failures >= max_failures:
                 locked_until, failures = now + lockout, 0
+            kept = _finite_or_none(rows[0]["locked_until"]) if rows else None
             table.upsert(
-                {"key": key, "failures": failures, "last_at": now, "locked_until": locked_until},
+                {
+                    "key": key,
+                    "failures": failures,
+                    "last_at": now,
+                    # a late failure never shortens nor clears a lockout already there
+                    "locked_until": max(x for x in (locked_until, kept, 0.0) if x is not None)
+                    or None,
+                },
                 pk="key",
             )
         return locked_until
@@ -1194,6 +1328,144 @@ class Store:
     def clear_login_failures(self, key: str) -> None:
         with self.transaction():
             self.db.execute("delete from login_failures where key = ?", [key])
+
+    def begin_login_attempt(
+        self,
+        key: str,
+        *,
+        now: float,
+        max_failures: int,
+        lockout: float,
+        stale_after: float = 60.0,
+    ) -> float | None:
+        """Reserve one password check for ``key`` (a client address), atomically.
+
+        Returns None when the attempt may go on (then :meth:`finish_login_attempt` must
+        follow), or until when ``key`` is refused: locked out, or ``max_failures`` counted
+        failures and checks still running already. So concurrent guesses cannot pass
+        more than ``max_failures`` checks per lockout. A stored lockout longer than
+        ``lockout`` (or not a number) is cut to ``lockout`` from now; reservations older
+        than ``stale_after`` seconds (a process killed mid-check) are forgotten.
+        """
+        with self.transaction():
+            row = self.db.execute(
+                "select failures, locked_until, pending, reserved_at from login_failures "
+                "where key = ?",
+                [key],
+            ).fetchone()
+            failures, locked, pending, reserved_at = row if row else (0, None, 0, None)
+            failures, pending = int(failures or 0), int(pending or 0)
+            if pending and (reserved_at is None or abs(now - reserved_at) > stale_after):
+                pending = 0
+            if locked is not None and (math.isnan(locked) or locked > now + lockout):
+                locked = now + lockout
+            if locked is not None and locked > now:
+                self.db.execute(
+                    "update login_failures set locked_until = ? where key = ?", [locked, key]
+                )
+                return float(locked)
+            if failures + pending >= max_failures:
+                return now + 1.0  # the last checks allowed are running: refused for now
+            self.db.execute(
+                "insert into login_failures (key, failures, last_at, locked_until, pending, "
+                "reserved_at) values (?, ?, ?, null, ?, ?) on conflict(key) do update set "
+                "failures = excluded.failures, locked_until = null, pending = excluded.pending, "
+                "reserved_at = excluded.reserved_at",
+                [key, failures, now, pending + 1, now],
+            )
+        return None
+
+    def finish_login_attempt(
+        self, key: str, *, ok: bool, now: float, max_failures: int, lockout: float
+    ) -> float | None:
+        """End an attempt reserved by :meth:`begin_login_attempt`.
+
+        A right password clears the failures; a wrong one counts, and the failure that
+        reaches ``max_failures`` locks ``key`` out for ``lockout`` seconds. Returns when
+        that lockout ends, else None. A failure never shortens nor clears a lockout.
+        """
+        with self.transaction():
+            row = self.db.execute(
+                "select failures, locked_until, pending from login_failures where key = ?", [key]
+            ).fetchone()
+            failures, locked, pending = row if row else (0, None, 0)
+            pending = max(0, int(pending or 0) - 1)
+            if ok:
+                if pending:
+                    self.db.execute(
+                        "update login_failures set failures = 0, locked_until = null, "
+                        "pending = ? where key = ?",
+                        [pending, key],
+                    )
+                else:
+                    self.db.execute("delete from login_failures where key = ?", [key])
+                return None
+            failures = int(failures or 0) + 1
+            started: float | None = None
+            if failures >= max_failures:
+                started, failures = now + lockout, 0
+                locked = max(started, _finite_or_none(locked) or 0.0)
+            self.db.execute(
+                "insert into login_failures (key, failures, last_at, locked_until, pending, "
+                "reserved_at) values (?, ?, ?, ?, ?, null) on conflict(key) do update set "
+                "failures = excluded.failures, last_at = excluded.last_at, "
+                "locked_until = excluded.locked_until, pending = excluded.pending",
+                [key, failures, now, locked, pending],
+            )
+        return started
+
+    def add_review_session(
+        self, session_id: str, user: str, *, created_at: float, expires_at: float
+    ) -> None:
+        """Record a review-page login (sessions that ended are pruned)."""
+        with self.transaction():
+            self.db.execute(
+                "delete from review_sessions where expires_at < ? or revoked_at < ?",
+                [created_at, created_at - 86400.0],
+            )
+            self.db.execute(
+                "insert into review_sessions (id, user, created_at, expires_at) "
+                "values (?, ?, ?, ?)",
+                [session_id, user, created_at, expires_at],
+            )
+
+    def review_session_active(self, session_id: str, now: float) -> bool:
+        """True while the session exists, has not expired and was not logged out."""
+        with self._lock:
+            row = self.db.execute(
+                "select 1 from review_sessions where id = ? and expires_at > ? "
+                "and revoked_at is null",
+                [session_id, now],
+            ).fetchone()
+        return row is not None
+
+    def revoke_review_session(self, session_id: str, now: float) -> bool:
+        """End a session (logout); False when it was not active."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "update review_sessions set revoked_at = ? where id = ? and revoked_at is null",
+                [now, session_id],
+            )
+            return bool(cursor.rowcount)
+
+    def claim_inbound_message(self, sid: str, *, sender: str, now: float) -> bool:
+        """Record an inbound message id (Twilio's MessageSid); False when already seen."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "insert or ignore into inbound_messages (sid, received_at, sender) "
+                "values (?, ?, ?)",
+                [sid, now, sender],
+            )
+            return bool(cursor.rowcount)
+
+    def forget_inbound_message(self, sid: str) -> None:
+        """Undo :meth:`claim_inbound_message` (handling it failed: a retry may come)."""
+        with self.transaction():
+            self.db.execute("delete from inbound_messages where sid = ?", [sid])
+
+
+def _finite_or_none(value: float | None) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def _reviewed_from_row(r: dict[str, Any]) -> ReviewedEvent:

@@ -229,7 +229,13 @@ def watch_the_night(store: Store) -> None:
         store.end_watch("run-night", camera, at(23, 7))
 
 
-def start_server(night: Night, clock: list[float] | None = None) -> ReviewServer:
+def start_server(
+    night: Night,
+    clock: list[float] | None = None,
+    *,
+    request_timeout: float = 30.0,
+    max_threads: int = 64,
+) -> ReviewServer:
     """The review page on 127.0.0.1, any free port; ``clock[0]`` is its "now"."""
     now = clock if clock is not None else [NOW]
     app = ReviewApp(
@@ -240,7 +246,9 @@ def start_server(night: Night, clock: list[float] | None = None) -> ReviewServer
         clock=lambda: now[0],
         environ={"TWILIO_AUTH_TOKEN": "test-auth-token", "REVIEW_TEST_ALEX_PHONE": "+15550001111"},
     )
-    return ReviewServer(app, "127.0.0.1", 0).start()
+    return ReviewServer(
+        app, "127.0.0.1", 0, request_timeout=request_timeout, max_threads=max_threads
+    ).start()
 
 
 @dataclass(frozen=True)

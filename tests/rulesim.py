@@ -38,6 +38,15 @@ ZONES = (
 )
 ZONE_NAMES = {"pool": {z.name for z in ZONES}}
 
+#: the submersion rule of the scripted tests: absent 5 s in the water, on the console
+SUBMERSION = """
+rules:
+  - id: submersion
+    severity: critical
+    triggers: [{kind: absent, zones: water, timeout: 5s}]
+    actions: [{kind: alert, channels: [console]}]
+"""
+
 
 @dataclass(frozen=True)
 class P:
@@ -177,4 +186,16 @@ def run(
     return out
 
 
-__all__ = ["T0", "ZONES", "ZONE_NAMES", "H", "P", "RuleContext", "Sim", "W", "rules_from", "run"]
+__all__ = [
+    "SUBMERSION",
+    "T0",
+    "ZONES",
+    "ZONE_NAMES",
+    "H",
+    "P",
+    "RuleContext",
+    "Sim",
+    "W",
+    "rules_from",
+    "run",
+]

@@ -29,28 +29,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from corpus import require_corpus
+from livecam import EMPTY, FPS, LENGTH, ZONE, K, LiveCamera, scene_frames
 
 REPO = Path(__file__).resolve().parent.parent
-CLIP = ("fall", "upfall", "UPFall_S1_A06_T1_Cam1.mp4")
-FPS = 18.0
-K = 120  # the walker stands around x 341..412, feet at y 412 (well inside the frame)
-EMPTY = 36  # the walker is out of Cam1's view here
-LENGTH = 300
-ZONE = "[[300, 380], [460, 380], [460, 445], [300, 445]]"
 
 
 def _frames() -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(require_corpus(*CLIP)))
-    frames = []
-    while len(frames) < LENGTH:
-        ok, image = cap.read()
-        if not ok:
-            break
-        frames.append(image)
-    cap.release()
-    assert len(frames) == LENGTH
-    return frames
+    return scene_frames()
 
 
 def _write(path: Path, frames: list[np.ndarray]) -> Path:
@@ -212,50 +197,6 @@ def test_kill_9_on_a_video_file_leaves_nothing_for_the_next_run(
         assert left.fetchall() == []
 
 
-class _LiveCamera:
-    """A real HTTP MJPEG camera on 127.0.0.1: each connection is served ``frames`` from
-    the first, at ``fps``, then the last one for ever; ``frames`` can be swapped."""
-
-    def __init__(self, frames: list[np.ndarray], fps: float) -> None:
-        import http.server
-        import threading
-
-        self.frames = [cv2.imencode(".jpg", f)[1].tobytes() for f in frames]
-        camera = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.end_headers()
-                i = 0
-                try:
-                    while True:
-                        frames = camera.frames
-                        jpeg = frames[min(i, len(frames) - 1)]
-                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}"
-                        self.wfile.write(head.encode() + b"\r\n\r\n" + jpeg + b"\r\n")
-                        self.wfile.flush()
-                        i += 1
-                        time.sleep(1 / fps)
-                except OSError:
-                    return
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/stream.mjpg"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def show(self, frames: list[np.ndarray]) -> None:
-        self.frames = [cv2.imencode(".jpg", f)[1].tobytes() for f in frames]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_kill_9_on_a_live_camera_then_restart_fires_the_pending_timer_once(
     tmp_path: Path,
 ) -> None:
@@ -265,7 +206,7 @@ def test_kill_9_on_a_live_camera_then_restart_fires_the_pending_timer_once(
     run fires the timer on time, by the wall clock, once."""
     frames = _frames()
     # the walker walks into the water zone and stands there, then is gone (under water)
-    camera = _LiveCamera([*frames[:K:3], frames[EMPTY]], fps=6)
+    camera = LiveCamera([*frames[:K:3], frames[EMPTY]], fps=6)
     try:
         site = _site(tmp_path, Path("unused.mp4"), "15s", fps=3, inertia=1)
         text = site.read_text().replace("source: unused.mp4", f"source: {camera.url}")

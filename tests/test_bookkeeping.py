@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
-from rulesim import T0, ZONE_NAMES, P, Sim, rules_from, run
+from rulesim import SUBMERSION, T0, ZONE_NAMES, P, Sim, rules_from, run
 
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.config import load_yaml
@@ -55,15 +55,6 @@ def phases(*steps: tuple[float, Mapping[int, P]]):  # type: ignore[no-untyped-de
         return current
 
     return script
-
-
-SUBMERSION = """
-rules:
-  - id: submersion
-    severity: critical
-    triggers: [{kind: absent, zones: water, timeout: 5s}]
-    actions: [{kind: alert, channels: [console]}]
-"""
 
 
 # -- 1. a new track id for a missing swimmer ---------------------------------------------------

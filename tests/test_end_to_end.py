@@ -186,7 +186,13 @@ def test_chromium_plays_the_clip_made_from_the_corpus(evening: Evening, serve: s
 
 def test_an_sms_reply_ack_acknowledges_the_event(evening: Evening, serve: str) -> None:
     event_id = _event_id(evening)
-    form = {"From": OWNER, "To": FROM_NUMBER, "Body": "ack", "AccountSid": ACCOUNT_SID}
+    form = {
+        "From": OWNER,
+        "To": FROM_NUMBER,
+        "Body": "ack",
+        "AccountSid": ACCOUNT_SID,
+        "MessageSid": "SM" + "e2e" * 10 + "ab",
+    }
     url = f"{PUBLIC}/twilio/sms"  # Twilio signs the public address it posts to
 
     def post(signature: str) -> tuple[int, str]:

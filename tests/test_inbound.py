@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,9 @@ def store(tmp_path: Path) -> Store:
     return store
 
 
+_SIDS = itertools.count(1)
+
+
 def post(
     store: Store,
     body: str,
@@ -92,8 +96,11 @@ def post(
     sign_url: str = URL,
     token: str | None = TOKEN,
     signature: str | None = "compute",
+    sid: str | None = None,
 ):
-    form = {"From": sender, "To": "+15005550006", "Body": body, "MessageSid": "SM1"}
+    """A signed webhook request; each one a new message (MessageSid) unless ``sid``."""
+    sid = sid or f"SM{next(_SIDS):032x}"
+    form = {"From": sender, "To": "+15005550006", "Body": body, "MessageSid": sid}
     if signature == "compute":
         signature = twilio_signature(TOKEN, sign_url, form)
     return handle_sms_webhook(
@@ -180,3 +187,28 @@ def test_a_request_without_from_is_a_bad_request(store: Store) -> None:
         environ=ENV,
     )
     assert reply.status == 400
+
+
+def test_a_replayed_message_sid_is_ignored(store: Store) -> None:
+    first = post(store, "ACK", sid="SMreplayed")
+    assert "Acknowledged:" in first.body
+    assert store.is_acknowledged("ev-new") and not store.is_acknowledged("ev-old")
+    # the same signed request again (a replay, or Twilio re-sending it): nothing is done
+    again = post(store, "ACK", sid="SMreplayed")
+    assert (again.status, again.content_type) == (200, "application/xml")
+    assert "<Message>" not in again.body and "<Response" in again.body
+    assert not store.is_acknowledged("ev-old")
+    # a new message still works; a request without a MessageSid is refused
+    assert "Acknowledged:" in post(store, "ACK", sid="SMnext").body
+    form = {"From": OWNER, "Body": "ACK"}
+    reply = handle_sms_webhook(
+        store,
+        SITE,
+        url=URL,
+        form=form,
+        signature=twilio_signature(TOKEN, URL, form),
+        auth_token=TOKEN,
+        now=NOW,
+        environ=ENV,
+    )
+    assert reply.status == 400 and "MessageSid" in reply.body

@@ -341,7 +341,7 @@ def test_bad_crons_say_what_is_wrong(tmp_path: Path, cron: str, says: str) -> No
     ("entry", "line", "says"),
     [
         ("mode: supervised", 9, "switches to supervised without an end — add 'for: 3h'"),
-        ("mode: supervised\n      for: 2d", 10, "a supervised mode lasts at most 24h"),
+        ("mode: supervised\n      for: 2d", 10, "a supervised mode lasts at most 24 h"),
         ("mode: supervised\n      for: 1h\n      until: '18:00'", 11, "both 'for' and 'until'"),
         ("mode: supervised\n      until: 6pm", 10, "write a time of day as HH:MM"),
         ("mode: unsupervised\n      for: 1h", 10, "remove 'for'"),
@@ -360,7 +360,7 @@ def test_bad_schedule_entries_name_the_line(
 def test_supervised_for_is_at_most_a_day(tmp_path: Path) -> None:
     (problem,) = _problems(tmp_path, "modes:\n  supervised_for: 36h\n")
     assert "guardian.yaml:7:" in problem
-    assert "'supervised_for' is 36h — a supervised mode lasts at most 24h" in problem
+    assert "'supervised_for' is 36h — a supervised mode lasts at most 24 h" in problem
 
 
 # --------------------------------------------------------------------------- the commands

@@ -12,7 +12,7 @@ import io
 from pathlib import Path
 
 import pytest
-from rulesim import T0, P, Sim, rules_from, run
+from rulesim import SUBMERSION, T0, P, Sim, rules_from, run
 
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.dispatch import Dispatcher
@@ -22,14 +22,6 @@ from guardian.rules import RuleEngine
 from guardian.store import Store
 
 WATER, DECK = P(300, 300), P(120, 300)
-
-SUBMERSION = """
-rules:
-  - id: submersion
-    severity: critical
-    triggers: [{kind: absent, zones: water, timeout: 5s}]
-    actions: [{kind: alert, channels: [console]}]
-"""
 
 
 def _engine(tmp_path: Path, store: Store, text: str, run_id: str) -> RuleEngine:

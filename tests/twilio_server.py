@@ -10,6 +10,9 @@ shape. ``fail_posts = n`` makes the next n POSTs answer 500; ``hold = "accept"``
 records the message and then holds the response until :meth:`release` (a provider that
 got the message, with a client killed while waiting), ``hold = "drop"`` holds the
 request and then drops it unrecorded (the crash came before Twilio took it).
+``delay = s`` records each POSTed message and answers it only ``s`` seconds later (a slow
+or hung provider: longer than the client's timeout, the client gives up on a message
+Twilio has); ``get_delay = s`` does the same to every GET (the list cannot be asked).
 
 Also a tiny ntfy-like push server (:class:`PushServer`).
 """
@@ -32,6 +35,17 @@ from urllib.parse import parse_qs, urlsplit
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f00dfeedf00dfeedf00dfeedf00dfeed"
 FROM_NUMBER = "+15005550006"
+
+
+def twilio_env(phone: str) -> dict[str, str]:
+    """The environment the SMS channel reads: the stand-in's credentials, and the
+    owner's number in T_OWNER_PHONE (the tests' contacts name that variable)."""
+    return {
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_FROM_NUMBER": FROM_NUMBER,
+        "T_OWNER_PHONE": phone,
+    }
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
@@ -61,6 +75,8 @@ class TwilioState:
     requests: list[Seen] = field(default_factory=list)
     fail_posts: int = 0
     hold: str | None = None  # None | "accept" | "drop"
+    delay: float = 0.0  # seconds each POST is answered after its message is recorded
+    get_delay: float = 0.0  # seconds each GET waits before it is answered
     held: threading.Event = field(default_factory=threading.Event)
     released: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -126,6 +142,8 @@ class _TwilioHandler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(urlsplit(self.path).query).items()}
         authorized = self._authorized()
         self._record("GET", query, authorized)
+        if state.get_delay:
+            state.released.wait(state.get_delay)
         if not authorized:
             self._send_json(401, _error(401, 20003, "Authenticate"))
             return
@@ -231,6 +249,8 @@ class _TwilioHandler(BaseHTTPRequestHandler):
         if hold == "accept":
             state.held.set()
             state.released.wait(30)
+        elif state.delay:
+            state.released.wait(state.delay)
         with contextlib.suppress(OSError):  # the client may be gone (killed while waiting)
             self._send_json(201, {k: v for k, v in message.items() if not k.startswith("_")})
 

@@ -5,13 +5,14 @@ push through Apprise (:mod:`guardian.alerts.push`). SMS replies (ACK, YES/NO) co
 back through :mod:`guardian.alerts.inbound`.
 """
 
-from guardian.alerts.base import DeliveryError, Notifier
+from guardian.alerts.base import DeliveryError, DeliveryUncertain, Notifier
 from guardian.alerts.console import ConsoleNotifier, LogNotifier
 from guardian.alerts.outbox import Outbox, build_notifiers, build_outbox
 
 __all__ = [
     "ConsoleNotifier",
     "DeliveryError",
+    "DeliveryUncertain",
     "LogNotifier",
     "Notifier",
     "Outbox",

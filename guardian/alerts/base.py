@@ -11,6 +11,12 @@ class DeliveryError(RuntimeError):
     """A channel could not deliver a notification (it will be retried)."""
 
 
+class DeliveryUncertain(DeliveryError):
+    """The request may have reached the provider but no answer came (a timeout, a
+    connection broken after sending): the delivery is reconciled with the provider
+    before it is sent again, so a slow provider never gets the same message twice."""
+
+
 class Notifier(Protocol):
     """One channel (console, log, SMS, push …). ``send`` raises DeliveryError on failure."""
 

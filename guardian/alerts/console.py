@@ -23,10 +23,10 @@ class ConsoleNotifier:
 
     def send(self, notification: Notification) -> str | None:
         stream = self.stream or sys.stdout
-        with self._lock:
-            print(
-                f"ALERT [{notification.severity}] {notification.message}", file=stream, flush=True
-            )
+        line = f"ALERT [{notification.severity}] {notification.message}\n"
+        with self._lock:  # one write: a line from another thread never lands inside it
+            stream.write(line)
+            stream.flush()
         return None
 
 

@@ -6,7 +6,9 @@ signed by Twilio (``X-Twilio-Signature``, HMAC-SHA1 of the URL and the form with
 account's auth token): a forged or unsigned request, or one when no token is set up,
 is refused with 403 and changes nothing. The sender must be one of the site's contacts
 (matched on the number in its ``phone_env``); anyone else gets a polite reply and
-nothing is done.
+nothing is done. Each message is carried out once: a request repeating a ``MessageSid``
+already handled (a replayed or re-sent webhook) is answered with an empty reply and
+does nothing.
 
 Replies understood (case does not matter; ``<ref>`` is the ``G…`` code at the end of
 the text being answered, or an event / prompt id):
@@ -34,6 +36,8 @@ from guardian.store import PromptError, Store
 log = logging.getLogger("guardian.alerts")
 
 XML = "application/xml"
+#: a TwiML reply that sends nothing back
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 TEXT = "text/plain; charset=utf-8"
 HELP = (
     "Guardian: reply ACK to acknowledge the latest alert (ACK <code> for another), "
@@ -104,9 +108,29 @@ def handle_sms_webhook(
     if not signature or not RequestValidator(auth_token).validate(url, dict(form), signature):
         log.warning("sms reply refused: missing or wrong X-Twilio-Signature")
         return InboundReply(403, "invalid or missing X-Twilio-Signature", TEXT)
-    sender, text = form.get("From"), form.get("Body")
-    if not sender or text is None:
-        return InboundReply(400, "a Twilio SMS webhook needs the From and Body fields", TEXT)
+    sender, text, sid = form.get("From"), form.get("Body"), form.get("MessageSid")
+    if not sender or text is None or not sid:
+        return InboundReply(
+            400, "a Twilio SMS webhook needs the From, Body and MessageSid fields", TEXT
+        )
+    if not store.claim_inbound_message(sid, sender=sender, now=now):
+        log.warning("sms reply %s was already handled: ignored (a replayed request)", sid)
+        return InboundReply(200, EMPTY_TWIML, XML)
+    try:
+        return _carry_out(store, site, sender, text, now, environ)
+    except BaseException:
+        store.forget_inbound_message(sid)  # nothing was done: Twilio's retry may do it
+        raise
+
+
+def _carry_out(
+    store: Store,
+    site: SiteConfig,
+    sender: str,
+    text: str,
+    now: float,
+    environ: Mapping[str, str],
+) -> InboundReply:
     contact = contact_by_number(site, sender, environ)
     if contact is None:
         log.info("sms reply from a number that is not a contact: ignored")

@@ -12,6 +12,15 @@ Exactly once, for one event, one channel and one contact:
   message list, matched on the ``[G…]`` reference in the text) marks it sent or sends it
   again; other channels send it again.
 
+A provider that answers slowly or not at all never holds up the rules: while Guardian
+runs, each channel sends from a thread of its own (:meth:`Outbox.start`); the rule thread
+only records the delivery and wakes that thread (:meth:`Outbox.submit`). A send with no
+answer (a timeout) is *in doubt*: it is reconciled with the provider like an interrupted
+one, never sent again blindly. A run stops within seconds (:meth:`Outbox.stop`): a send
+still waiting for its provider is left ``sending`` and reconciled at the next start. A run
+on video files that ends by itself first gives pending retries a short while to go out
+(:meth:`Outbox.drain`).
+
 Quiet hours (``alerts.quiet_hours``) hold back non-critical alerts and escalations on
 sms and push: their deliveries become ``suppressed`` with the reason, still recorded and
 counted in the digest. Critical ones, prompts and digests always go.
@@ -24,12 +33,14 @@ import logging
 import os
 import secrets
 import socket
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TextIO
 from zoneinfo import ZoneInfo
 
-from guardian.alerts.base import DeliveryError, Notifier
+from guardian.alerts.base import DeliveryError, DeliveryUncertain, Notifier
 from guardian.effects import Notification
 from guardian.store import Delivery, Store
 
@@ -45,6 +56,8 @@ SENDING_LEASE = 120.0
 QUIET_CHANNELS = frozenset({"sms", "push"})
 #: kinds of message quiet hours apply to
 QUIET_KINDS = frozenset({"alert", "escalation"})
+#: seconds a channel's sender sleeps between looks at the outbox when nothing wakes it
+SENDER_POLL = 1.0
 
 
 def process_owner() -> str:
@@ -98,6 +111,8 @@ class Outbox:
         self.lease = lease
         self.clock = clock
         self.owner = process_owner()
+        #: one sender thread per channel while the outbox runs (start/stop)
+        self._senders: dict[str, _Sender] = {}
 
     def notify(self, notification: Notification) -> None:
         delivery = self.store.enqueue_delivery(
@@ -113,12 +128,83 @@ class Outbox:
         if delivery is not None:
             self.send(delivery)
 
-    def flush(self, now: float | None = None) -> int:
-        """Reconcile abandoned sends, then retry pending deliveries that are due; return
-        how many were sent."""
+    # -- sending from threads of its own ---------------------------------------------
+    def start(self) -> None:
+        """Send from one thread per channel from now on: :meth:`submit` only wakes it."""
+        for channel in self.notifiers:
+            if channel not in self._senders:
+                sender = _Sender(self, channel)
+                self._senders[channel] = sender
+                sender.start()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._senders)
+
+    def submit(self, deliveries: Iterable[Delivery]) -> None:
+        """Send recorded deliveries: their channel's sender is woken (never waited for);
+        without senders (a command, a test) they are sent here and now."""
+        for delivery in deliveries:
+            sender = self._senders.get(delivery.channel)
+            if sender is not None:
+                sender.wake()
+            else:
+                self.send(delivery)
+
+    def wake(self) -> None:
+        """Look at the outbox now (deliveries queued by another part: escalations)."""
+        for sender in self._senders.values():
+            sender.wake()
+
+    def stop(self, timeout: float = 3.0) -> list[str]:
+        """Stop the senders, waiting at most ``timeout`` seconds in all; return the
+        channels whose provider still holds a send (left ``sending``: reconciled with the
+        provider at the next start, never lost nor sent twice)."""
+        senders, self._senders = list(self._senders.values()), {}
+        for sender in senders:
+            sender.halt()
+        deadline = time.monotonic() + timeout
+        busy = []
+        for sender in senders:
+            sender.join(max(0.0, deadline - time.monotonic()))
+            if sender.is_alive():
+                busy.append(sender.channel)
+        return busy
+
+    def drain(self, limit: float, stop: threading.Event | None = None) -> list[Delivery]:
+        """Before a run on video files ends: send what is still pending or in doubt,
+        retrying every second for at most ``limit`` seconds (or until ``stop``); return
+        what is left (sent at the next start)."""
+        deadline = time.monotonic() + limit
+        while True:
+            left = self.store.deliveries("pending") + self.store.deliveries("sending")
+            # a channel with no credentials, or a contact with no address, cannot do
+            # better in a few seconds: only what a retry may send is waited for
+            hopeful = [d for d in left if self._may_send(d)]
+            if not hopeful or time.monotonic() >= deadline or (stop and stop.is_set()):
+                return left
+            now = self.clock()
+            self.recover(now, force=True)
+            for delivery in self.store.deliveries("pending"):
+                if self._may_send(delivery):
+                    self.send(delivery, now=now)
+            if stop is not None:
+                stop.wait(1.0)
+            else:
+                time.sleep(1.0)
+
+    def _may_send(self, delivery: Delivery) -> bool:
+        notifier = self.notifiers.get(delivery.channel)
+        ready = getattr(notifier, "ready", None)
+        return notifier is not None and (ready is None or bool(ready(delivery.contact)))
+
+    def flush(self, now: float | None = None, channel: str | None = None) -> int:
+        """Reconcile abandoned sends, then retry pending deliveries that are due (of one
+        ``channel``, or all), critical ones first; return how many were sent."""
         now = self.clock() if now is None else now
-        sent = self.recover(now)
-        for delivery in self.store.due_deliveries(now):
+        sent = self.recover(now, channel=channel)
+        due = self.store.deliveries("pending", due_by=now, channel=channel)
+        for delivery in sorted(due, key=lambda d: (d.severity != "critical", d.delivery_id)):
             sent += self.send(delivery, now=now)
         return sent
 
@@ -159,6 +245,20 @@ class Outbox:
             return 0  # sent, suppressed, or being sent by another thread or process
         try:
             provider_id = notifier.send(_notification(claimed))
+        except DeliveryUncertain as exc:
+            ended = self.clock()  # asked again a backoff after the wait ended
+            after = self.store.doubt_delivery(
+                claimed.delivery_id, now=ended, error=str(exc), retry_max=self.retry_max
+            )
+            log.warning(
+                "delivery %d on %s: no answer (%s); asking the provider in %.0fs whether it "
+                "went out before sending it again",
+                claimed.delivery_id,
+                claimed.channel,
+                exc,
+                after.next_attempt_at - ended,
+            )
+            return 0
         except Exception as exc:
             self._failed(claimed, str(exc), now)
             return 0
@@ -200,15 +300,20 @@ class Outbox:
                 error,
             )
 
-    def recover(self, now: float | None = None) -> int:
+    def recover(
+        self, now: float | None = None, *, channel: str | None = None, force: bool = False
+    ) -> int:
         """Settle deliveries left ``sending`` by a process that is gone (or that has held
-        them longer than the lease); return how many turned out to be sent."""
+        them longer than the lease), and sends in doubt whose wait has passed (``force``:
+        now); return how many turned out to be sent."""
         now = self.clock() if now is None else now
         sent = 0
-        for delivery in self.store.deliveries("sending"):
+        for delivery in self.store.deliveries("sending", channel=channel):
             started = delivery.sending_at or delivery.created_at
             if not (_claimer_gone(delivery.claimed_by, self.owner) or now - started > self.lease):
                 continue
+            if delivery.claimed_by is None and delivery.next_attempt_at > now and not force:
+                continue  # in doubt: asked again after its backoff
             notifier = self.notifiers.get(delivery.channel)
             reconcile = getattr(notifier, "reconcile", None)
             if reconcile is None:
@@ -252,6 +357,42 @@ class Outbox:
                     delivery.channel,
                 )
         return sent
+
+
+class _Sender(threading.Thread):
+    """One channel's sender: wakes when a delivery is submitted (or every second),
+    reconciles, then sends what is due. A slow provider slows this channel only."""
+
+    def __init__(self, outbox: Outbox, channel: str) -> None:
+        super().__init__(name=f"outbox-{channel}", daemon=True)
+        self.outbox = outbox
+        self.channel = channel
+        self._wake = threading.Event()
+        self._halt = threading.Event()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def halt(self) -> None:
+        self._halt.set()
+        self._wake.set()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            self._wake.wait(SENDER_POLL)
+            self._wake.clear()
+            if self._halt.is_set():
+                return
+            try:
+                self.outbox.flush(channel=self.channel)
+            except sqlite3.Error as exc:  # the database is busy (or closing): next time
+                if self._halt.is_set():
+                    return
+                log.warning("outbox %s: the database is busy (%s); trying again", self.channel, exc)
+                self._halt.wait(SENDER_POLL)
+            except Exception:
+                log.exception("outbox %s: sending failed; trying again", self.channel)
+                self._halt.wait(SENDER_POLL)
 
 
 def _notification(delivery: Delivery) -> Notification:

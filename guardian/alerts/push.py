@@ -57,6 +57,10 @@ class PushNotifier:
                 )
         return cls(urls, site_name=site.site.name)
 
+    def ready(self, contact: str) -> bool:
+        """Whether a push to ``contact`` can be tried (an Apprise URL is set)."""
+        return contact in self.urls
+
     def title(self, notification: Notification) -> str:
         what = _TITLES.get(notification.severity, notification.severity)
         if notification.kind == "prompt":

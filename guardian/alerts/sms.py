@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from guardian.alerts.base import DeliveryError
+from guardian.alerts.base import DeliveryError, DeliveryUncertain
 from guardian.effects import Notification
 from guardian.store import Delivery, delivery_ref
 
@@ -129,6 +129,10 @@ class SmsNotifier:
             credentials, numbers, api_base=cfg.api_base, timeout=cfg.timeout, problem=problem
         )
 
+    def ready(self, contact: str) -> bool:
+        """Whether a text to ``contact`` can be tried (credentials and a number)."""
+        return self.credentials is not None and contact in self.numbers
+
     @property
     def client(self) -> Client:
         """The Twilio REST client (pointed at ``api_base`` when one is set)."""
@@ -168,7 +172,13 @@ class SmsNotifier:
                 to=to, from_=self.credentials.from_number, body=compose_sms(notification)
             )
         except Exception as exc:
-            raise DeliveryError(f"Twilio: {self._scrub(exc)}") from None
+            from twilio.base.exceptions import TwilioRestException
+
+            # Twilio answered with an error: it did not take the message. No answer
+            # (a timeout, a broken connection): it may have it, so it is reconciled
+            # with Twilio before it is sent again (never sent twice by a slow Twilio)
+            error = DeliveryError if isinstance(exc, TwilioRestException) else DeliveryUncertain
+            raise error(f"Twilio: {self._scrub(exc)}") from None
         log.info("sms %s to %s: %s", message.sid, mask_number(to), message.status)
         return str(message.sid) if message.sid else None
 

@@ -25,7 +25,7 @@ DigestChannel = Literal["console", "sms", "push"]
 class TwilioConfig(BaseModel):
     """Where the SMS channel finds its Twilio credentials (environment variable NAMES)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="twilio")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="twilio")
 
     account_sid_env: str = Field(
         "TWILIO_ACCOUNT_SID",
@@ -91,7 +91,7 @@ class TwilioConfig(BaseModel):
 class QuietHours(BaseModel):
     """A nightly window in which non-critical sms/push alerts are held back."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="quiet hours")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="quiet hours")
 
     start: str = Field(description="when quiet hours begin, HH:MM in the site's time zone")
     end: str = Field(
@@ -134,7 +134,7 @@ class QuietHours(BaseModel):
 class DigestConfig(BaseModel):
     """The morning digest: a summary of the night sent on a crontab schedule."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="digest")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="digest")
 
     enabled: bool = Field(True, description="set to false to send no digest")
     cron: str = Field(
@@ -178,7 +178,7 @@ class DigestConfig(BaseModel):
 class AlertsConfig(BaseModel):
     """The ``alerts:`` section: SMS provider, quiet hours, retries and the digest."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="alerts")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="alerts")
 
     twilio: TwilioConfig = Field(
         default_factory=TwilioConfig, description="Twilio credentials (environment variable names)"

@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from guardian.config.durations import Duration
+from guardian.config.durations import Duration, LongDuration
 from guardian.config.problems import located_error
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g|tb|t|kib|mib|gib|tib)?\s*$", re.I)
@@ -73,9 +73,11 @@ def format_size(size: float) -> str:
 class RetentionConfig(BaseModel):
     """``clips: retention:``: how long and how much video is kept."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="clips retention")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, title="clips retention"
+    )
 
-    max_age: Duration = Field(
+    max_age: LongDuration = Field(
         30 * 86400.0, description="clips older than this are deleted, e.g. 30d (0: no age limit)"
     )
     max_size: Size = Field(
@@ -106,7 +108,7 @@ class RetentionConfig(BaseModel):
 class ClipsConfig(BaseModel):
     """The ``clips:`` section: a clip of every event, written without slowing cameras."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="clips")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="clips")
 
     enabled: bool = Field(True, description="keep a clip of every event (false: no clips at all)")
     pre: Duration = Field(

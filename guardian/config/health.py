@@ -34,7 +34,9 @@ def _in_time(value: float | None) -> float | None:
 class CameraHealthConfig(BaseModel):
     """``health: cameras: <id>:``: one camera's settings; what is left out is the site's."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="camera health")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, title="camera health"
+    )
 
     enabled: bool | None = Field(
         None, description="false: no health checks and no health alerts for this camera"
@@ -66,7 +68,7 @@ class CameraHealthConfig(BaseModel):
 class HealthConfig(BaseModel):
     """The ``health:`` section: camera problems and the run's heartbeat."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="health")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="health")
 
     enabled: bool = Field(
         True,

@@ -34,7 +34,9 @@ CameraRole = Literal["entry", "area"]
 class IdentityCamera(BaseModel):
     """One camera's place in the camera graph."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="identity camera")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, title="identity camera"
+    )
 
     camera: str = Field(description="a camera id from 'cameras:'")
     role: CameraRole = Field(
@@ -50,7 +52,11 @@ class CameraLink(BaseModel):
     """Two cameras that see the same area, or that people walk between."""
 
     model_config = ConfigDict(
-        extra="forbid", frozen=True, title="camera link", populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        allow_inf_nan=False,
+        title="camera link",
+        populate_by_name=True,
     )
 
     source: str = Field(alias="from", description="a camera id from 'cameras:'")
@@ -100,7 +106,9 @@ class CameraLink(BaseModel):
 class MatchConfig(BaseModel):
     """How sure a hand-off must be. Costs are 0 (identical) .. 1 (nothing alike)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="identity match")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, title="identity match"
+    )
 
     accept: float = Field(
         0.45,
@@ -164,7 +172,7 @@ class MatchConfig(BaseModel):
 class IdentityConfig(BaseModel):
     """The ``identity:`` section: hand-off between cameras, enrolled people, roles."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="identity")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="identity")
 
     enabled: bool = Field(
         True,

@@ -71,6 +71,30 @@ class _PlacedZone:
     col: int
 
 
+def is_file(path: Path) -> bool:
+    """``path.is_file()``, False (not an exception) for a name the system refuses (too long)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
+
+
+def is_dir(path: Path) -> bool:
+    """``path.is_dir()``, False for a name the system refuses."""
+    try:
+        return path.is_dir()
+    except (OSError, ValueError):
+        return False
+
+
+def exists(path: Path) -> bool:
+    """``path.exists()``, False for a name the system refuses."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
+
+
 def _resolve(base_dir: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base_dir / path
@@ -84,9 +108,10 @@ def _zone_file(
         doc = load_yaml(path)
     except ConfigError as exc:
         return [], list(exc.problems), set()
+    items = doc.data.get("zones") if isinstance(doc.data, dict) else None
     declared = {
         str(item["name"])
-        for item in (doc.data.get("zones") if isinstance(doc.data, dict) else None) or []
+        for item in (items if isinstance(items, list) else [])
         if isinstance(item, dict) and isinstance(item.get("name"), str)
     }
     if doc.data is None:
@@ -226,7 +251,7 @@ def load_site(path: Path) -> SiteBundle:
     seen: dict[tuple[str, str], _PlacedZone] = {}
     for index, rel in _file_list(site, doc.data, "zones"):
         zone_path = _resolve(base_dir, rel)
-        if not zone_path.is_file():
+        if not is_file(zone_path):
             line, col = doc.position(("zones", index), value=True)
             problems.append(
                 Problem(
@@ -262,7 +287,7 @@ def load_site(path: Path) -> SiteBundle:
     rule_documents: list[YamlDocument] = []
     for index, rel in _file_list(site, doc.data, "rules"):
         rule_path = _resolve(base_dir, rel)
-        if not rule_path.is_file():
+        if not is_file(rule_path):
             line, col = doc.position(("rules", index), value=True)
             problems.append(
                 Problem(
@@ -289,9 +314,9 @@ def load_site(path: Path) -> SiteBundle:
             cameras.append(cam)
             continue
         source = _resolve(base_dir, cam.source).absolute()
-        if source.is_dir():
+        if is_dir(source):
             cameras.append(cam.with_source(str(source), "folder"))
-        elif source.is_file():
+        elif is_file(source):
             cameras.append(cam.with_source(str(source), "file"))
         else:
             if cam.enabled:
@@ -311,7 +336,7 @@ def load_site(path: Path) -> SiteBundle:
     for index, cam in enumerate(site.cameras):
         if cam.enabled and cam.reference is not None:
             reference = _resolve(base_dir, cam.reference).absolute()
-            if not reference.is_file():
+            if not is_file(reference):
                 line, col = doc.position(("cameras", index, "reference"), value=True)
                 problems.append(
                     Problem(
@@ -328,7 +353,7 @@ def load_site(path: Path) -> SiteBundle:
     model_path: Path | None = None
     if site.detection.model is not None:
         model_path = _resolve(base_dir, site.detection.model).absolute()
-        if not model_path.is_file():
+        if not is_file(model_path):
             line, col = doc.position(("detection", "model"), value=True)
             problems.append(
                 Problem(
@@ -340,10 +365,46 @@ def load_site(path: Path) -> SiteBundle:
                 )
             )
 
+    if site.pose.weights is not None:
+        weights = _resolve(base_dir, site.pose.weights).absolute()
+        if not is_file(weights):
+            line, col = doc.position(("pose", "weights"), value=True)
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"fall model weights '{site.pose.weights}' do not exist — looked for "
+                    f"{weights}; give an .npz written by 'guardian train-fall', or leave "
+                    "'weights' out to use the shipped ones",
+                )
+            )
+
+    abs_dir = base_dir.absolute()
+    for section, value, want in (
+        ("database", site.storage.database, "file"),
+        ("clips", site.storage.clips, "folder"),
+        ("models", site.storage.models, "folder"),
+    ):
+        where = _resolve(abs_dir, value)
+        wrong = is_dir(where) if want == "file" else exists(where) and not is_dir(where)
+        if wrong:
+            line, col = doc.position(("storage", section), value=True)
+            example = "guardian.db" if want == "file" else section
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"storage {section} '{value}' is {'a folder' if want == 'file' else 'a file'} "
+                    f"({where}) — it must be a {want}: give e.g. '{example}'",
+                )
+            )
+
     swimmer_path: Path | None = None
     if site.detection.swimmers.model is not None:
         swimmer_path = _resolve(base_dir, site.detection.swimmers.model).absolute()
-        if not swimmer_path.is_file():
+        if not is_file(swimmer_path):
             line, col = doc.position(("detection", "swimmers", "model"), value=True)
             problems.append(
                 Problem(

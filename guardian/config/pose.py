@@ -38,7 +38,7 @@ PoseModel = Literal["learned", "hybrid", "geometric"]
 class PoseConfig(BaseModel):
     """The ``pose:`` section: posture and fall estimation."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="pose")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="pose")
 
     model: PoseModel = Field(
         "hybrid",

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from guardian.config.checks import check_env_name
-from guardian.config.durations import Duration
+from guardian.config.durations import Duration, LongDuration
 from guardian.config.problems import located_error
 
 _HHMM_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
@@ -77,7 +77,7 @@ class ReviewConfig(BaseModel):
             "next to the database"
         ),
     )
-    session_lifetime: Duration = Field(
+    session_lifetime: LongDuration = Field(
         43200.0, description="how long a login lasts, e.g. 12h (at most 30 days)"
     )
     share_lifetime: Duration = Field(
@@ -91,7 +91,10 @@ class ReviewConfig(BaseModel):
         5, ge=1, le=100, description="failed logins from one address before it is locked out"
     )
     lockout: Duration = Field(
-        300.0, description="how long an address is locked out after too many failures, e.g. 5m"
+        300.0,
+        description=(
+            "how long an address is locked out after too many failures, e.g. 5m (1s to 1d)"
+        ),
     )
     night: tuple[str, str] = Field(
         ("18:00", "09:00"),
@@ -149,6 +152,13 @@ class ReviewConfig(BaseModel):
     def _check_share(cls, value: float) -> float:
         if not 60 <= value <= 7 * 86400:
             raise ValueError("'share_lifetime' must be between 1m and 7d — e.g. '1h'")
+        return value
+
+    @field_validator("lockout")
+    @classmethod
+    def _check_lockout(cls, value: float) -> float:
+        if not 1 <= value <= 86400:  # also refuses .inf and .nan
+            raise ValueError("'lockout' must be between 1s and 1d — e.g. '5m'")
         return value
 
     @field_validator("night")

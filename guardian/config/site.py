@@ -33,7 +33,7 @@ from pydantic import (
 from guardian.config.alerts import AlertsConfig
 from guardian.config.checks import URL_RE, check_env_name
 from guardian.config.clips import ClipsConfig
-from guardian.config.durations import Duration
+from guardian.config.durations import Duration, SupervisedDuration, check_supervised
 from guardian.config.health import HealthConfig
 from guardian.config.identity import IdentityConfig, disabled_identity
 from guardian.config.pose import PoseConfig
@@ -44,6 +44,8 @@ SourceKind = Literal["file", "url", "usb", "folder"]
 Channel = Literal["console", "sms", "push"]
 
 _ID_RE = re.compile(r"^[a-z0-9_-]+$")
+#: the largest USB camera index accepted (/dev/video0 is 0)
+MAX_USB_INDEX = 99
 _VIDEO_SUFFIXES = frozenset(
     {".mp4", ".avi", ".mkv", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".flv", ".wmv"}
 )
@@ -75,7 +77,7 @@ def _all_timezones() -> frozenset[str]:
 class SiteInfo(BaseModel):
     """The ``site:`` section: who and where."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="site")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="site")
 
     name: str = Field("Guardian", description="human name of the site, shown in alerts")
     timezone: str = Field(
@@ -101,7 +103,7 @@ class SiteInfo(BaseModel):
 class CameraConfig(BaseModel):
     """One camera: where frames come from and how fast to process them."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="camera")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="camera")
 
     id: str = Field(description="camera id used by zones and rules: lowercase, digits, _ and -")
     source: str | int = Field(
@@ -159,8 +161,11 @@ class CameraConfig(BaseModel):
             raise ValueError(
                 "'source' must be a file, folder, URL or USB camera index, not true/false"
             )
-        if isinstance(value, int) and value < 0:
-            raise ValueError(f"USB camera index must be 0 or more, not {value}")
+        if isinstance(value, int) and not 0 <= value <= MAX_USB_INDEX:
+            raise ValueError(
+                f"USB camera index must be between 0 and {MAX_USB_INDEX}, not {value} — the "
+                "first USB camera is 0"
+            )
         if isinstance(value, str) and not value.strip():
             raise ValueError("'source' is empty — give a file, folder, URL or USB index")
         return value
@@ -218,7 +223,7 @@ class CameraConfig(BaseModel):
 class StorageConfig(BaseModel):
     """The ``storage:`` section: where events, clips and models are kept."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="storage")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="storage")
 
     database: str = Field(
         "guardian.db", description="SQLite file for events; relative to the site file's folder"
@@ -237,7 +242,7 @@ class SwimmersConfig(BaseModel):
     back to the box).
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="swimmers")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="swimmers")
 
     enabled: bool = Field(True, description="run the swimmer detector at all")
     cameras: tuple[str, ...] | None = Field(
@@ -279,7 +284,7 @@ class SwimmersConfig(BaseModel):
 class DetectionConfig(BaseModel):
     """The ``detection:`` section: the pose model and how it runs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="detection")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="detection")
 
     model: str | None = Field(
         None,
@@ -312,18 +317,20 @@ class DetectionConfig(BaseModel):
 class TrackingConfig(BaseModel):
     """The ``tracking:`` section: how people are followed between frames."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="tracking")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="tracking")
 
     max_lost: float = Field(
         2.0, gt=0, description="seconds a lost track is kept (and may be found again)"
     )
-    min_hits: int = Field(2, ge=1, description="detections needed before a track is confirmed")
+    min_hits: int = Field(
+        2, ge=1, le=100, description="detections needed before a track is confirmed (1 to 100)"
+    )
 
 
 class ContactConfig(BaseModel):
     """Someone to alert. Phone numbers and tokens come from environment variables."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="contact")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="contact")
 
     id: str = Field(description="contact id used by rules: lowercase, digits, _ and -")
     name: str | None = Field(None, description="human name, shown in alerts")
@@ -388,8 +395,6 @@ class ContactConfig(BaseModel):
 
 Mode = Literal["unsupervised", "supervised"]
 
-#: the longest a supervised mode may last (it always ends by itself)
-MAX_SUPERVISED = 86400.0
 
 _CRON_FIELDS = ("minute", "hour", "day", "month", "weekday")
 _CRON_RANGES = {"minute": "0-59", "hour": "0-23", "day": "1-31", "month": "1-12"}
@@ -490,20 +495,15 @@ def crontab_trigger(expr: str, timezone: str) -> CronTrigger:
 
 
 def _at_most_a_day(value: float, key: str) -> float:
-    if value <= 0:
-        raise ValueError(f"'{key}' must be more than 0 — e.g. '2h'")
-    if value > MAX_SUPERVISED:
-        raise ValueError(
-            f"'{key}' is {value / 3600:g}h — a supervised mode lasts at most 24h (it pauses "
-            "entry alerts, so it must end by itself); write e.g. '2h'"
-        )
-    return value
+    return check_supervised(value, key)
 
 
 class ScheduleEntry(BaseModel):
     """One line of ``modes: schedule:``: at a crontab time, switch the site's mode."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="schedule entry")
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, allow_inf_nan=False, title="schedule entry"
+    )
 
     cron: str = Field(
         description=(
@@ -512,7 +512,7 @@ class ScheduleEntry(BaseModel):
         )
     )
     mode: Mode = Field(description="the mode to switch to: supervised or unsupervised")
-    duration: Duration | None = Field(
+    duration: SupervisedDuration | None = Field(
         None,
         alias="for",
         description="how long a supervised mode lasts, e.g. 3h (at most 24h); or give 'until'",
@@ -568,9 +568,9 @@ class ScheduleEntry(BaseModel):
 class ModesConfig(BaseModel):
     """The ``modes:`` section: supervised mode, mode questions, and the mode schedule."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="modes")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="modes")
 
-    supervised_for: Duration = Field(
+    supervised_for: SupervisedDuration = Field(
         7200.0,
         description="how long a supervised mode lasts when no end is given, e.g. 2h (max 24h)",
     )
@@ -611,7 +611,7 @@ def _first_duplicate(ids: list[str]) -> tuple[int, int] | None:
 class SiteConfig(BaseModel):
     """The whole site file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="site file")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="site file")
 
     site: SiteInfo = Field(default_factory=SiteInfo, description="name and time zone of the site")
     cameras: tuple[CameraConfig, ...] = Field(

@@ -7,6 +7,7 @@ fractions of the frame (0..1, the default) or in pixels.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Literal
 
@@ -34,6 +35,10 @@ Units = Literal["fraction", "px"]
 _VALIDITY_RE = re.compile(r"^(?P<what>.*?)\[(?P<x>\S+) (?P<y>\S+)\]$")
 
 
+#: the largest pixel coordinate (no camera frame is wider or taller)
+MAX_PIXEL = 100_000
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -41,7 +46,7 @@ def _is_number(value: Any) -> bool:
 class ZoneConfig(BaseModel):
     """One zone: a polygon on one camera, with the rules for being "inside" it."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="zone")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="zone")
 
     name: str = Field(
         description="zone name used by rules, unique per camera: lowercase, digits, _ and -"
@@ -96,6 +101,20 @@ class ZoneConfig(BaseModel):
                     "point as [x, y]",
                     index,
                 )
+            if len(point) == 2 and not all(_is_number(c) for c in point):
+                bad = next(c for c in point if not _is_number(c))
+                shown = "an empty value" if bad is None else repr(bad)
+                raise located_error(
+                    f"point #{index + 1} of zone '{name}' has {shown} where a number belongs "
+                    "— write each point as [x, y] with two numbers, e.g. [0.25, 0.5]",
+                    index,
+                )
+            if any(_is_number(c) and not math.isfinite(c) for c in point):
+                raise located_error(
+                    f"point #{index + 1} of zone '{name}' has a coordinate that is not a finite "
+                    "number — write each point as [x, y] with two numbers, e.g. [0.25, 0.5]",
+                    index,
+                )
             if len(point) != 2 or not all(_is_number(c) for c in point):
                 raise located_error(
                     f"point #{index + 1} of zone '{name}' must be exactly 2 numbers [x, y], "
@@ -117,6 +136,14 @@ class ZoneConfig(BaseModel):
                     f"point #{index + 1} [{x:g}, {y:g}] of zone '{self.name}' is outside 0..1 — "
                     "with 'units: fraction' coordinates are fractions of the frame width and "
                     "height; use 'units: px' for pixel coordinates",
+                    "polygon",
+                    index,
+                )
+            if self.units == "px" and (x > MAX_PIXEL or y > MAX_PIXEL):
+                raise located_error(
+                    f"point #{index + 1} [{x:g}, {y:g}] of zone '{self.name}' is beyond "
+                    f"{MAX_PIXEL} pixels — no camera frame is that large; pixels count from 0 "
+                    "at the top-left corner of the frame",
                     "polygon",
                     index,
                 )
@@ -161,6 +188,6 @@ class ZoneConfig(BaseModel):
 class ZoneFile(BaseModel):
     """The top level of a zone file (zones are validated one by one)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="zone file")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="zone file")
 
     zones: list[Any] = Field(description="the zones: a list of '- name: ...' entries")

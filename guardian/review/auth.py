@@ -6,9 +6,10 @@
   key for each use). It comes from the environment variable named by
   ``review.secret_env``, or else is generated once into ``<database>.secret`` (mode 0600)
   next to the database, so links keep working across restarts and processes.
-* A session is a signed cookie: user, expiry and a random CSRF token. Nothing is stored
-  on the server; a session ends when it expires (``review.session_lifetime``) or when
-  the key changes.
+* A session is a signed cookie: a random session id, user, expiry and a random CSRF
+  token. The server keeps the id (``review_sessions``): a session ends when it expires
+  (``review.session_lifetime``), when the key changes, or at logout — a cookie copied
+  before the logout is refused after it.
 * A share link (``/share/<token>``) lets one contact see one event's clip until the link
   expires; the server also refuses it once the event is acknowledged.
 """
@@ -173,6 +174,7 @@ class Session:
     user: str
     expires: float
     csrf: str
+    sid: str = ""  # the id the server keeps (logout revokes it)
 
 
 class Sessions:
@@ -185,8 +187,12 @@ class Sessions:
         self.lifetime = lifetime
 
     def new(self, user: str, now: float) -> tuple[Session, str]:
-        session = Session(user, now + self.lifetime, secrets.token_urlsafe(24))
-        token = self._signer.sign({"u": user, "exp": session.expires, "csrf": session.csrf})
+        session = Session(
+            user, now + self.lifetime, secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        )
+        token = self._signer.sign(
+            {"u": user, "exp": session.expires, "csrf": session.csrf, "sid": session.sid}
+        )
         return session, token
 
     def read(self, token: str, now: float) -> Session | None:
@@ -194,7 +200,12 @@ class Sessions:
         if payload is None:
             return None
         try:
-            session = Session(str(payload["u"]), float(payload["exp"]), str(payload["csrf"]))
+            session = Session(
+                str(payload["u"]),
+                float(payload["exp"]),
+                str(payload["csrf"]),
+                str(payload.get("sid", "")),
+            )
         except (KeyError, TypeError, ValueError):
             return None
         return session if now < session.expires else None

@@ -14,7 +14,8 @@ from urllib.parse import quote, urlencode
 
 from guardian.health_report import HealthReport
 from guardian.modes import format_duration, local_time
-from guardian.review.queries import ReviewItem, Window, by_severity
+from guardian.records import Severity
+from guardian.review.queries import ReviewItem, ReviewPage, Window, by_severity
 from guardian.store import ModeState, Prompt
 
 
@@ -262,6 +263,22 @@ def _health(health: HealthReport | None) -> str:
     return f'<p class="health {css}" id=health role=status>{_e(text)}</p>'
 
 
+def _pager(page: ReviewPage, query: Sequence[tuple[str, str]]) -> str:
+    """Links to the previous and next pages (the other query values kept)."""
+    if page.pages <= 1:
+        return ""
+
+    def link(number: int, css: str, label: str) -> str:
+        href = "/?" + urlencode([*query, ("page", str(number))])
+        return f'<a id={css} href="{_e(href)}">{_e(label)}</a>'
+
+    prev = link(page.page - 1, "prev-page", "← previous page") if page.page > 1 else ""
+    nxt = link(page.page + 1, "next-page", "next page →") if page.page < page.pages else ""
+    return (
+        f"<nav class=pages>{prev}<span id=page>page {page.page} of {page.pages}</span>{nxt}</nav>"
+    )
+
+
 def review_page(
     ctx: PageContext,
     *,
@@ -273,15 +290,28 @@ def review_page(
     rules: Sequence[str],
     back: str,
     health: HealthReport | None = None,
+    paging: ReviewPage | None = None,
+    query: Sequence[tuple[str, str]] = (),
 ) -> str:
+    """The night's events grouped by severity; with ``paging``, one page of them (each
+    group's heading counts the whole window's events of that severity)."""
+    counts: dict[Severity, int] = dict(paging.counts) if paging is not None else {}
     sections = []
     for severity, group in by_severity(list(items)):
         cards = "".join(_event_card(ctx, item, back) for item in group)
         sections.append(
             f'<section class="group {_e(severity.value)}" id="group-{_e(severity.value)}">'
-            f"<h2>{_e(severity.value.capitalize())} ({len(group)})</h2>{cards}</section>"
+            f"<h2>{_e(severity.value.capitalize())} ({counts.get(severity, len(group))})</h2>"
+            f"{cards}</section>"
         )
     empty = "" if sections else "<p class=empty id=empty>No events in this window.</p>"
+    total = paging.total if paging is not None else len(items)
+    shown = ""
+    pager = ""
+    if paging is not None and paging.pages > 1:
+        last = paging.first + len(items) - 1
+        shown = f" · showing {paging.first}–{last}, page {paging.page} of {paging.pages}"
+        pager = _pager(paging, query)
     body = (
         _header(ctx, back)
         + "<main>"
@@ -289,9 +319,11 @@ def review_page(
         + _nav(window, filters)
         + _health(health)
         + _filters(window, filters, cameras, rules)
-        + f"<p class=count id=count>{len(items)} event(s) · times in {_e(ctx.timezone)}</p>"
+        + f"<p class=count id=count>{total} event(s){shown} · times in {_e(ctx.timezone)}</p>"
+        + pager
         + "".join(sections)
         + empty
+        + pager
         + "</main>"
     )
     return layout(f"{ctx.site_name} — {window.label}", body)

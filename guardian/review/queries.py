@@ -127,6 +127,53 @@ def review_items(
     return [ReviewItem(e, clip_files(store, clips_dir, e.event.event_id)) for e in entries]
 
 
+@dataclass(frozen=True, slots=True)
+class ReviewPage:
+    """One page of a window's events, critical first (then by time)."""
+
+    items: tuple[ReviewItem, ...]  # this page's events, with their clips
+    total: int  # events in the window (after the filters)
+    counts: tuple[tuple[Severity, int], ...]  # events per severity in the whole window
+    page: int  # 1-based
+    pages: int  # at least 1
+    first: int  # 1-based index of this page's first event (0 when there is none)
+
+
+def review_page_items(
+    store: Store,
+    clips_dir: Path,
+    window: Window,
+    *,
+    page: int,
+    per_page: int,
+    camera: str | None = None,
+    rule_id: str | None = None,
+    unreviewed: bool = False,
+) -> ReviewPage:
+    """Page ``page`` of the window's events (``per_page`` each); clips are looked up for
+    this page's events only. A page past the last has no items."""
+    entries = store.review_events(
+        start=window.start, end=window.end, camera=camera, rule_id=rule_id, unreviewed=unreviewed
+    )
+    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    entries.sort(key=lambda e: rank.get(e.event.severity, len(rank)))  # stable: time order kept
+    total = len(entries)
+    pages = max(1, -(-total // per_page))
+    start = (page - 1) * per_page
+    chosen = entries[start : start + per_page]
+    counts = tuple(
+        (s, n) for s in SEVERITY_ORDER if (n := sum(1 for e in entries if e.event.severity is s))
+    )
+    return ReviewPage(
+        items=tuple(ReviewItem(e, clip_files(store, clips_dir, e.event.event_id)) for e in chosen),
+        total=total,
+        counts=counts,
+        page=page,
+        pages=pages,
+        first=start + 1 if chosen else 0,
+    )
+
+
 def by_severity(items: list[ReviewItem]) -> list[tuple[Severity, list[ReviewItem]]]:
     """Groups in the order critical, warning, info (empty groups left out)."""
     groups: list[tuple[Severity, list[ReviewItem]]] = []

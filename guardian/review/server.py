@@ -23,11 +23,15 @@ Routes (everything needs a login except ``/login``, ``/static/…``, ``/share/�
 
 from __future__ import annotations
 
+import contextlib
 import hmac
+import ipaddress
 import json
 import logging
+import math
 import os
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -52,7 +56,7 @@ from guardian.review.queries import (
     days_window,
     last_night,
     night_window,
-    review_items,
+    review_page_items,
 )
 from guardian.store import PromptError, Store
 
@@ -60,6 +64,10 @@ log = logging.getLogger("guardian.review")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _MAX_FORM = 64 * 1024
+#: events on one page of the review page (?page=2 for the next ones)
+PAGE_SIZE = 100
+_MAX_PAGE_DIGITS = 6
+_PAGE_KEEPS = ("night", "from", "to", "camera", "rule", "unreviewed")
 _CHUNK = 256 * 1024
 _STATIC = {"review.css": "text/css; charset=utf-8"}
 _MEDIA = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
@@ -116,8 +124,111 @@ class ReviewApp:
 
 
 class _Server(ThreadingHTTPServer):
+    """One thread per connection, at most ``max_threads`` at a time; a connection waiting
+    longer than ``queue_wait`` for a free thread is answered 503 and closed."""
+
     daemon_threads = True
+    #: connections the kernel queues before accepting (the default 5 drops bursts)
+    request_queue_size = 128
     app: ReviewApp
+    #: seconds a request (its line, headers and body) may take to arrive, and the most a
+    #: connection stays open between requests or waiting on a stalled client
+    request_timeout: float = 30.0
+    max_threads: int = 64
+    queue_wait: float = 10.0
+
+    def __init__(
+        self, address: tuple[str, int], *, request_timeout: float, max_threads: int
+    ) -> None:
+        self.request_timeout, self.max_threads = request_timeout, max_threads
+        self._slots = threading.BoundedSemaphore(max_threads)
+        super().__init__(address, Handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(timeout=self.queue_wait):
+            log.warning("review page: %d connections busy, refusing one", self.max_threads)
+            with contextlib.suppress(OSError):
+                request.sendall(
+                    b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n"
+                    b"Content-Length: 0\r\nConnection: close\r\n\r\n"
+                )
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+
+class _DeadlineReader:
+    """The request's input stream: every read ends by the request's deadline, so a client
+    sending its request one byte at a time (slowloris) cannot hold a thread for long."""
+
+    def __init__(self, raw: Any, sock: socket.socket, timeout: float) -> None:
+        self._raw, self._sock, self._timeout = raw, sock, timeout
+        self.deadline = time.monotonic() + timeout
+
+    def _arm(self) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the request took too long to arrive")
+        self._sock.settimeout(min(left, self._timeout))
+
+    def readline(self, limit: int = -1) -> bytes:
+        out = bytearray()
+        while limit < 0 or len(out) < limit:
+            self._arm()
+            chunk = self._raw.peek(1)  # at most one recv, each bounded by the deadline
+            if not chunk:
+                break
+            end = chunk.find(b"\n")
+            take = len(chunk) if end < 0 else end + 1
+            if limit >= 0:
+                take = min(take, limit - len(out))
+            out += self._raw.read(take)
+            if out.endswith(b"\n"):
+                break
+        return bytes(out)
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            raise ValueError("read the body by its Content-Length")
+        out = bytearray()
+        while len(out) < size:
+            self._arm()
+            chunk = self._raw.read1(size - len(out))
+            if not chunk:
+                break
+            out += chunk
+        return bytes(out)
+
+    def close(self) -> None:
+        self._raw.close()
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._raw.closed)
+
+
+def lockout_key(address: str) -> str:
+    """Whose failed logins count together: the client's IPv4 address, or its IPv6 /64
+    (one household or host gets a whole /64 to pick addresses from)."""
+    try:
+        ip = ipaddress.ip_address(address.split("%")[0])
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 class _Response(Exception):
@@ -139,16 +250,35 @@ def _local_path(value: str | None) -> str:
     return value
 
 
+def _parse_page(text: str | None) -> int:
+    """``?page=``: a whole number from 1 (400 with a clear message otherwise)."""
+    if text is None:
+        return 1
+    if not (text.isascii() and text.isdigit()) or len(text) > _MAX_PAGE_DIGITS or int(text) < 1:
+        raise _Response(
+            HTTPStatus.BAD_REQUEST,
+            pages.message_page(
+                "Bad page", f"'{text[:40]}' is not a page number — use ?page=1, ?page=2, …"
+            ),
+        )
+    return int(text)
+
+
 def _parse_date(text: str | None) -> date | None:
     if not text:
         return None
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
+        day = None
+    if day is None or not 1970 <= day.year <= 9000:  # a night past 9999-12-31 overflows
         raise _Response(
             HTTPStatus.BAD_REQUEST,
-            pages.message_page("Bad date", f"'{text}' is not a date — use YYYY-MM-DD"),
-        ) from None
+            pages.message_page(
+                "Bad date", f"'{text[:40]}' is not a date from 1970 on — use YYYY-MM-DD"
+            ),
+        )
+    return day
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -159,11 +289,28 @@ class Handler(BaseHTTPRequestHandler):
         return self.server_version
 
     protocol_version = "HTTP/1.1"
+    rfile: Any
 
     # -- plumbing ---------------------------------------------------------------------
     @property
     def app(self) -> ReviewApp:
         return self.server.app
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.settimeout(self.server.request_timeout)  # every read and write
+        self.rfile = _DeadlineReader(self.rfile, self.connection, self.server.request_timeout)
+
+    def handle_one_request(self) -> None:
+        # each request (its line, headers, body) must arrive within request_timeout of
+        # the server starting to wait for it; that is also the keep-alive idle limit
+        self.rfile.deadline = time.monotonic() + self.server.request_timeout
+        try:
+            super().handle_one_request()
+        except (TimeoutError, ConnectionError):
+            self.close_connection = True  # too slow, or gone: nothing to answer
+        finally:
+            self.connection.settimeout(self.server.request_timeout)
 
     def log_message(self, format: str, *args: Any) -> None:
         # share tokens are credentials: never write them to the log
@@ -206,7 +353,14 @@ class Handler(BaseHTTPRequestHandler):
             raw = parts.path
             # split before decoding: an encoded '/' or '..' stays inside one segment
             segments = [unquote(s) for s in raw.split("/")[1:]]
-            query = {k: v[-1] for k, v in parse_qs(parts.query, max_num_fields=20).items()}
+            try:
+                fields = parse_qs(parts.query, max_num_fields=20)
+            except ValueError:
+                raise _Response(
+                    HTTPStatus.BAD_REQUEST,
+                    pages.message_page("Bad request", "Too many query values."),
+                ) from None
+            query = {k: v[-1] for k, v in fields.items()}
             if method == "GET":
                 self._get(segments, query)
             else:
@@ -214,8 +368,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._post(segments)
         except _Response as answer:
             self._send(answer.status, answer.body.encode("utf-8"), headers=answer.headers)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError, TimeoutError):
+            self.close_connection = True  # the client went away, or was too slow
         except Exception:
             log.exception("review page: error answering %s", self.command)
             self._html(
@@ -247,7 +401,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _session(self) -> Session | None:
         token = self._cookie(Sessions.COOKIE)
-        return None if token is None else self.app.sessions.read(token, self.app.clock())
+        if token is None:
+            return None
+        now = self.app.clock()
+        session = self.app.sessions.read(token, now)
+        if session is None or not session.sid:
+            return None
+        # the server's record decides: a logged-out (revoked) session is refused
+        return session if self.app.store.review_session_active(session.sid, now) else None
 
     def _require_login(self) -> Session:
         session = self._session()
@@ -297,9 +458,13 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise _Response(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "too large")
         body = self.rfile.read(length).decode("utf-8", "replace")
-        return {
-            k: v[-1] for k, v in parse_qs(body, keep_blank_values=True, max_num_fields=50).items()
-        }
+        try:
+            fields = parse_qs(body, keep_blank_values=True, max_num_fields=50)
+        except ValueError:
+            raise _Response(
+                HTTPStatus.BAD_REQUEST, pages.message_page("Bad request", "Too many form fields.")
+            ) from None
+        return {k: v[-1] for k, v in fields.items()}
 
     def _state_change(self) -> tuple[Session, dict[str, str]]:
         """Login + same-site origin + the session's CSRF token, or 403 (nothing changes)."""
@@ -396,14 +561,25 @@ class Handler(BaseHTTPRequestHandler):
             day_from=query.get("from") or None,
             day_to=query.get("to") or None,
         )
-        items = review_items(
+        number = _parse_page(query.get("page"))
+        paging = review_page_items(
             app.store,
             app.bundle.clips_dir,
             window,
+            page=number,
+            per_page=PAGE_SIZE,
             camera=filters.camera,
             rule_id=filters.rule,
             unreviewed=filters.unreviewed,
         )
+        if number > paging.pages:
+            raise _Response(
+                HTTPStatus.BAD_REQUEST,
+                pages.message_page(
+                    "Bad page",
+                    f"there is no page {number}: this window has {paging.pages} page(s)",
+                ),
+            )
         every = app.store.review_events(start=window.start, end=window.end)
         rules = {e.event.rule_id for e in every}
         if filters.rule:
@@ -422,13 +598,15 @@ class Handler(BaseHTTPRequestHandler):
         html = pages.review_page(
             self._context(session),
             window=window,
-            items=items,
+            items=paging.items,
             prompts=app.store.prompts("pending"),
             filters=filters,
             cameras=app.site.camera_ids,
             rules=sorted(rules),
             back=_local_path(self.path),
             health=health,
+            paging=paging,
+            query=[(k, v) for k, v in query.items() if k in _PAGE_KEEPS],
         )
         self._html(200, html)
 
@@ -506,7 +684,8 @@ class Handler(BaseHTTPRequestHandler):
                 ("Cache-Control", "private, max-age=300"),
             ]
             wanted = self.headers.get("Range")
-            match = re.fullmatch(r"bytes=(\d*)-(\d*)", wanted.strip()) if wanted else None
+            # one range of numbers Python can read (a longer one is ignored: the whole file)
+            match = re.fullmatch(r"bytes=(\d{0,18})-(\d{0,18})", wanted.strip()) if wanted else None
             if match and (match.group(1) or match.group(2)):
                 first, last = match.group(1), match.group(2)
                 if first:
@@ -584,7 +763,9 @@ class Handler(BaseHTTPRequestHandler):
         elif head == "twilio" and seg[1:] == ["sms"]:
             self._twilio()
         elif head == "logout" and len(seg) == 1:
-            self._state_change()
+            session, _ = self._state_change()
+            self.app.store.revoke_review_session(session.sid, self.app.clock())
+            log.info("review page: %s logged out", session.user)
             self._redirect("/login", (self._cookie_header("", 0),))
         elif head == "events" and len(seg) == 3 and seg[2] in ("ack", "reviewed"):
             session, form = self._state_change()
@@ -635,13 +816,25 @@ class Handler(BaseHTTPRequestHandler):
         self._check_origin()
         form = self.form
         next_path = _local_path(form.get("next"))
-        key = self.client_address[0]
+        key = lockout_key(self.client_address[0])
         now = app.clock()
-        locked = app.store.login_locked_until(key, now)
+        limit, lockout = app.review.max_failures, app.review.lockout
+        # reserve the check first (atomically): a locked-out address is refused before its
+        # password is looked at, and concurrent guesses cannot pass more than max_failures
+        locked = app.store.begin_login_attempt(key, now=now, max_failures=limit, lockout=lockout)
         if locked is None:
-            if verify_password(form.get("password", ""), app.password_hash):
-                app.store.clear_login_failures(key)
-                _, token = app.sessions.new(app.review.user, now)
+            ok = False
+            try:
+                ok = verify_password(form.get("password", ""), app.password_hash)
+            finally:
+                locked = app.store.finish_login_attempt(
+                    key, ok=ok, now=app.clock(), max_failures=limit, lockout=lockout
+                )
+            if ok:
+                session, token = app.sessions.new(app.review.user, now)
+                app.store.add_review_session(
+                    session.sid, session.user, created_at=now, expires_at=session.expires
+                )
                 log.info("review page: %s logged in from %s", app.review.user, key)
                 self._redirect(
                     next_path,
@@ -649,9 +842,6 @@ class Handler(BaseHTTPRequestHandler):
                 )
                 return
             log.warning("review page: wrong password from %s", key)
-            locked = app.store.record_login_failure(
-                key, now=now, max_failures=app.review.max_failures, lockout=app.review.lockout
-            )
             if locked is None:
                 self._html(
                     HTTPStatus.UNAUTHORIZED,
@@ -660,8 +850,9 @@ class Handler(BaseHTTPRequestHandler):
                     ),
                 )
                 return
-            log.warning("review page: %s locked out until %s", key, time.ctime(locked))
-        wait = max(1, round(locked - now))
+            log.warning("review page: %s locked out for %.0f s", key, locked - now)
+        left = locked - now
+        wait = max(1, min(round(left), 86400)) if math.isfinite(left) else 86400
         self._html(
             HTTPStatus.TOO_MANY_REQUESTS,
             pages.login_page(
@@ -694,9 +885,17 @@ class Handler(BaseHTTPRequestHandler):
 class ReviewServer:
     """The review page on ``host:port`` in a background thread (port 0: any free port)."""
 
-    def __init__(self, app: ReviewApp, host: str = "127.0.0.1", port: int = 8080) -> None:
+    def __init__(
+        self,
+        app: ReviewApp,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        *,
+        request_timeout: float = 30.0,
+        max_threads: int = 64,
+    ) -> None:
         self.app = app
-        self.httpd = _Server((host, port), Handler)
+        self.httpd = _Server((host, port), request_timeout=request_timeout, max_threads=max_threads)
         self.httpd.app = app
         address = self.httpd.server_address
         self.host, self.port = str(address[0]), int(address[1])

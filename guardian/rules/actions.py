@@ -7,6 +7,8 @@ event in one SQLite transaction and only then carries it out (see guardian.pipel
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 import secrets
 import shlex
 import shutil
@@ -16,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field, field_validator
 
+from guardian.config.durations import SupervisedDuration, check_supervised
 from guardian.effects import (
     ClipRequest,
     CommandRequest,
@@ -28,7 +31,7 @@ from guardian.effects import (
 from guardian.identity import ANONYMOUS_PREFIX
 from guardian.records import Event
 from guardian.rules.base import RuleContext
-from guardian.rules.fields import Duration, KindConfig, NameList
+from guardian.rules.fields import Duration, KindConfig, NameList, TimerDuration
 from guardian.rules.registry import ACTIONS
 
 TEMPLATE_FIELDS = (
@@ -48,11 +51,112 @@ Channel = Literal["console", "log", "sms", "push"]
 ModeName = Literal["unsupervised", "supervised"]
 
 
+#: the longest message text, in characters (one Twilio message body); a longer one is cut
+MAX_MESSAGE = 1600
+#: the template used when a rule's own cannot be filled in at firing time
+DEFAULT_MESSAGE = "{alias}: {message} at {time}"
+
+log = logging.getLogger(__name__)
+
+#: what each field holds when a template is checked at load time: every kind of value
+#: it can hold when a rule fires (a track number, or '-' when there is none)
+_SAMPLES: tuple[dict[str, Any], ...] = (
+    {
+        "rule": "sample_rule",
+        "alias": "Sample rule",
+        "severity": "critical",
+        "camera": "pool",
+        "zone": "water",
+        "track": 12,
+        "person": "someone",
+        "time": "2025-07-14 18:05:09",
+        "message": "A person entered the zone (pool/water)",
+        "site": "Home",
+        "link": "https://guardian.example.org/events/0123456789abcdef",
+    },
+    {
+        "rule": "r",
+        "alias": "R",
+        "severity": "info",
+        "camera": "c",
+        "zone": "-",
+        "track": "-",
+        "person": "someone",
+        "time": "2025-07-14 18:05:09",
+        "message": "",
+        "site": "",
+        "link": "",
+    },
+)
+_WHAT = {
+    "track": "a track number, or '-' when there is none",
+    "time": "text such as '2025-07-14 18:05:09'",
+}
+_NUMBER = re.compile(r"\d+")
+
+
+def _fields(value: str) -> list[tuple[str, str, str | None]]:
+    """(name, format spec, conversion) of every field, those nested in specs included."""
+    found: list[tuple[str, str, str | None]] = []
+    for _, name, spec, conversion in string.Formatter().parse(value):
+        if name is None:
+            continue
+        found.append((name, spec or "", conversion))
+        if spec and "{" in spec:
+            found.extend(_fields(spec))
+    return found
+
+
 def _template(value: str) -> str:
-    for _, name, _, _ in string.Formatter().parse(value):
-        if name is not None and name not in TEMPLATE_FIELDS:
-            allowed = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+    """Check a message template by filling it in with sample values, as at firing time."""
+    if not isinstance(value, str):
+        return value  # let pydantic say it should be text
+    try:
+        fields = _fields(value)
+    except ValueError as exc:
+        raise ValueError(
+            f"the text is not a valid template ({exc}) — fields are written {{alias}}; write "
+            "{{ and }} for a brace in the text"
+        ) from None
+    allowed = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+    for name, spec, conversion in fields:
+        if name not in TEMPLATE_FIELDS:
             raise ValueError(f"unknown field {{{name}}} in the text — use {allowed}")
+        for number in _NUMBER.findall(spec):
+            if int(number) > MAX_MESSAGE:
+                raise ValueError(
+                    f"the format ':{spec}' of {{{name}}} asks for {number} characters — a "
+                    f"message is at most {MAX_MESSAGE} characters; write {{{name}}} alone"
+                )
+        whole = (
+            "{"
+            + name
+            + (f"!{conversion}" if conversion else "")
+            + (f":{spec}" if spec else "")
+            + "}"
+        )
+        for sample in _SAMPLES:
+            try:
+                whole.format(**sample)
+            except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+                what = _WHAT.get(name, "text")
+                raise ValueError(
+                    f"{whole} cannot be filled in when the rule fires ({exc}): {{{name}}} is "
+                    f"{what} — write {{{name}}} without a format"
+                ) from None
+    for sample in _SAMPLES:
+        try:
+            length = len(value.format(**sample))
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            raise ValueError(
+                f"the text cannot be filled in when the rule fires ({exc}) — write fields "
+                f"as {{alias}}, {{time}}, ... ({allowed})"
+            ) from None
+        if length > MAX_MESSAGE:
+            raise ValueError(
+                f"the text is {length} characters once filled in — a message is at most "
+                f"{MAX_MESSAGE} characters (one SMS body): shorten it"
+            )
     return value
 
 
@@ -77,23 +181,51 @@ def event_text(event: Event) -> str:
     return message if message.startswith(f"{alias}: ") else f"{alias}: {message}"
 
 
+def _bounded(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters (the last one an ellipsis)."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
 def render(template: str, event: Event, context: RuleContext | None = None) -> str:
-    """Fill a message template with the event's fields (time in the site's time zone)."""
+    """Fill a message template with the event's fields (time in the site's time zone).
+
+    Templates are checked when the rules load; one that still cannot be filled in (a
+    rule built some other way) gives :data:`DEFAULT_MESSAGE` and a logged warning: the
+    alert still goes out. The text is at most :data:`MAX_MESSAGE` characters.
+    """
     context = context or RuleContext()
     when = dt.datetime.fromtimestamp(event.started_at, ZoneInfo(context.timezone))
-    return template.format(
-        rule=event.rule_id,
-        alias=event.rule_alias,
-        severity=event.severity.value,
-        camera=event.camera,
-        zone=event.zone or "-",
-        track=event.track_id if event.track_id is not None else "-",
-        person=person_words(event),
-        time=when.strftime("%Y-%m-%d %H:%M:%S"),
-        message=event.message,
-        site=context.site_name,
-        link=review_link(event, context),
-    )
+    values = {
+        "rule": event.rule_id,
+        "alias": event.rule_alias,
+        "severity": event.severity.value,
+        "camera": event.camera,
+        "zone": event.zone or "-",
+        "track": event.track_id if event.track_id is not None else "-",
+        "person": person_words(event),
+        "time": when.strftime("%Y-%m-%d %H:%M:%S"),
+        "message": event.message,
+        "site": context.site_name,
+        "link": review_link(event, context),
+    }
+    try:
+        if any(
+            int(n) > MAX_MESSAGE
+            for _, _, spec, _ in string.Formatter().parse(template)
+            if spec
+            for n in _NUMBER.findall(spec)
+        ):
+            raise ValueError(f"a format asks for more than {MAX_MESSAGE} characters")
+        text = template.format(**values)
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+        log.warning(
+            "rule %s: its message template cannot be filled in (%s) — sending the default "
+            "text instead; fix the rule ('guardian check')",
+            event.rule_id,
+            exc,
+        )
+        text = DEFAULT_MESSAGE.format(**values)
+    return _bounded(text)
 
 
 Template = Annotated[str, BeforeValidator(_template)]
@@ -116,9 +248,10 @@ class AlertConfig(KindConfig):
         default_factory=list, description="contact ids from the site file; empty: all contacts"
     )
     message: Template = Field(
-        "{alias}: {message} at {time}",
+        DEFAULT_MESSAGE,
         description="message template; fields: "
-        + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS),
+        + ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+        + f" (checked by filling it in; at most {MAX_MESSAGE} characters once filled in)",
     )
 
 
@@ -160,7 +293,7 @@ class AlertAction:
         text = render(self.config.message, event, context)
         link = review_link(event, context)
         if link and "{link}" not in self.config.message:
-            text = f"{text} {link}"
+            text = f"{_bounded(text, MAX_MESSAGE - len(link) - 1)} {link}"
         contacts = _contacts(self.config.contacts, context)
         _notify(effects, event, self.config.channels, contacts, text, event.event_id, "alert")
 
@@ -172,11 +305,17 @@ class ModeSwitch(KindConfig):
     """A mode to switch to, and for how long (supervised mode always ends)."""
 
     mode: ModeName = Field(description="unsupervised or supervised")
-    for_: Duration | None = Field(
+    for_: SupervisedDuration | None = Field(
         None,
         alias="for",
-        description="how long a supervised mode lasts; default: the site's modes.supervised_for",
+        description="how long a supervised mode lasts (at most 24 h); default: the site's "
+        "modes.supervised_for",
     )
+
+    @field_validator("for_")
+    @classmethod
+    def _at_most_a_day(cls, value: float | None) -> float | None:
+        return None if value is None else check_supervised(value, "for")
 
 
 def _mode_request(
@@ -229,8 +368,10 @@ class PromptConfig(KindConfig):
     contacts: NameList = Field(
         default_factory=list, description="contact ids to ask; empty: all contacts"
     )
-    expires: Duration | None = Field(
-        None, description="how long the question can be answered; default: modes.prompt_expires"
+    expires: TimerDuration | None = Field(
+        None,
+        description="how long the question can be answered (at most 24 h); default: "
+        "modes.prompt_expires",
     )
 
 
@@ -280,14 +421,16 @@ class EscalateConfig(KindConfig):
 
     kind: Literal["escalate"] = Field(description="escalate: alert the next contact if not acked")
     contacts: NameList = Field(min_length=1, description="contact ids, in the order they are tried")
-    after: Duration = Field(
-        60.0, ge=1, description="seconds without acknowledgement before each next contact"
+    after: TimerDuration = Field(
+        60.0,
+        ge=1,
+        description="seconds without acknowledgement before each next contact (at most 24 h)",
     )
     channels: list[Channel] = Field(
         default_factory=_channels_default, min_length=1, description="channels to alert on"
     )
     repeat: int = Field(0, ge=0, le=10, description="how many times to go through the list again")
-    message: Template = Field("{alias}: {message} at {time}", description="message template")
+    message: Template = Field(DEFAULT_MESSAGE, description="message template")
 
 
 class EscalateAction:
@@ -326,7 +469,7 @@ class SirenConfig(KindConfig):
         min_length=1,
         description="the command and its arguments, e.g. ['/usr/local/bin/siren', 'on']",
     )
-    timeout: Duration = Field(30.0, gt=0, description="kill the command after this long")
+    timeout: TimerDuration = Field(30.0, gt=0, description="kill the command after this long")
 
     @field_validator("command")
     @classmethod

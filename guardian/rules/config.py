@@ -28,7 +28,7 @@ def _union(registry: Registry[Any]) -> Any:
 
 
 class _RuleBase(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     id: str = Field(
         pattern=r"^[a-z0-9][a-z0-9_-]*$", description="unique rule id: a-z, 0-9, _ and -"
@@ -85,6 +85,6 @@ def rule_model() -> type[BaseModel]:
 class RuleFileConfig(BaseModel):
     """A rules file: a list of rules."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     rules: list[dict[str, Any]] = Field(default_factory=list, description="the rules in this file")

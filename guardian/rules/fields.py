@@ -10,9 +10,18 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from guardian.config.durations import Duration
+from guardian.config.durations import Duration, LongDuration, TimerDuration
 
-__all__ = ["Count", "CountTest", "Duration", "KindConfig", "NameList", "parse_count"]
+__all__ = [
+    "Count",
+    "CountTest",
+    "Duration",
+    "KindConfig",
+    "LongDuration",
+    "NameList",
+    "TimerDuration",
+    "parse_count",
+]
 
 
 def _as_list(value: Any) -> Any:
@@ -26,7 +35,7 @@ NameList = Annotated[list[str], BeforeValidator(_as_list)]
 class KindConfig(BaseModel):
     """Base of every trigger, condition and action config: strict and frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 _OPS: dict[str, Callable[[int, int], bool]] = {

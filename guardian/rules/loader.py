@@ -19,6 +19,12 @@ from guardian.rules.builtin import BUILTIN_PATH, builtin_documents
 from guardian.rules.config import RuleFileConfig, rule_model
 from guardian.rules.kinds import ACTIONS, CONDITIONS, TRIGGERS
 
+EMPTY_RULE_FILE = (
+    "rule file is empty — it needs a 'rules:' list of '- id: ...' entries (a site with no "
+    "rule watches nothing); if it is not needed, remove it from 'rules:' in the site file"
+)
+NOT_A_RULE_FILE = "a rule file must start with 'rules:' followed by a list of '- id: ...' entries"
+
 
 @dataclass(frozen=True, slots=True)
 class RuleSet:
@@ -60,14 +66,20 @@ def load_rules(
     user_ids = {
         str(raw.get("id"))
         for doc in documents
-        if isinstance(doc.data, dict)
-        for raw in (doc.data.get("rules") or [])
+        if isinstance(doc.data, dict) and isinstance(doc.data.get("rules"), list)
+        for raw in doc.data["rules"]
         if isinstance(raw, dict)
     }
     builtins = [*builtin_documents(builtin_areas, site_name), *builtin]
     for doc in [*documents, *builtins]:
         is_builtin = doc.path == BUILTIN_PATH or any(doc is b for b in builtin)
         if doc.data is None:
+            if not is_builtin:  # a site whose rule file is empty watches nothing
+                problems.append(Problem(doc.path, 1, 1, EMPTY_RULE_FILE))
+            continue
+        if not isinstance(doc.data, dict):
+            line, col = position_of(doc, ())
+            problems.append(Problem(doc.path, line, col, NOT_A_RULE_FILE))
             continue
         try:
             RuleFileConfig.model_validate(doc.data)

@@ -21,7 +21,7 @@ from pydantic import Field, model_validator
 
 from guardian.records import Box, Posture, Track, TransitionKind
 from guardian.rules.base import Hit, Memory, Pending, View
-from guardian.rules.fields import Count, Duration, KindConfig, NameList
+from guardian.rules.fields import Count, KindConfig, NameList, TimerDuration
 from guardian.rules.registry import TRIGGERS
 from guardian.when import format_duration
 
@@ -34,6 +34,13 @@ APPEAR_WINDOW = 1.5
 ORPHAN_WAIT = 30.0
 #: how long a fired absence timer still covers its disappearance (count_drop stays quiet)
 FIRED_KEPT = 600.0
+#: a person who appears inside the zone this soon after an absence fired, where that
+#: missing person was last seen, is the same disappearance (frames that queued up while
+#: Guardian was held up, a ghost detection, the person glimpsed again while the alarm is
+#: on): losing them again does not fire a second alarm. Later, it is a new one.
+SAME_DISAPPEARANCE = 30.0
+#: ... and that close (share of the image diagonal) to where they were last seen
+ECHO_DISTANCE = 0.1
 
 
 def _seconds(value: float) -> str:
@@ -193,7 +200,7 @@ class ZoneEnterConfig(KindConfig):
     zones: NameList = Field(
         min_length=1, description="zone name, or a list of names, that the person enters"
     )
-    refound: Duration = Field(
+    refound: TimerDuration = Field(
         10.0,
         ge=0,
         description="a person first seen inside the zone within this long of somebody lost "
@@ -206,7 +213,7 @@ class ZoneEnterConfig(KindConfig):
         description="how close (share of the image diagonal) to where somebody was lost a "
         "person appearing inside must be to count as found again",
     )
-    visit_gap: Duration = Field(
+    visit_gap: TimerDuration = Field(
         10.0,
         ge=0,
         description="how long the zone must have been empty (nobody inside, seen or lost) "
@@ -324,7 +331,7 @@ class DwellConfig(KindConfig):
 
     kind: Literal["dwell"] = Field(description="dwell: a person stayed in a zone for a while")
     zones: NameList = Field(min_length=1, description="zone name, or list of names")
-    for_: Duration = Field(
+    for_: TimerDuration = Field(
         alias="for", gt=0, description="how long inside before it fires, e.g. '2m'"
     )
 
@@ -416,7 +423,7 @@ class AbsentConfig(KindConfig):
 
     kind: Literal["absent"] = Field(description="absent: a person vanished inside a zone")
     zones: NameList = Field(min_length=1, description="zone(s) where someone can go missing")
-    timeout: Duration = Field(
+    timeout: TimerDuration = Field(
         gt=0,
         description="how long unseen before the rule fires, from the last sighting (e.g. '15s')",
     )
@@ -483,6 +490,10 @@ class Absent:
         self._settled: set[Slot] = set()
         #: (camera, track id) → when its timer fired (see missing_tracks)
         self._fired: dict[tuple[str, int], float] = {}
+        #: (camera, zone) → the alarms that fired there: (when, x, y, person id)
+        self._alarms: dict[tuple[str, str], list[tuple[float, float, float, str | None]]] = {}
+        #: tracks taken for the person of an alarm that already fired (never timed)
+        self._echoes: set[tuple[str, int]] = set()
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.entries.bind(memory, run_id)
@@ -535,10 +546,12 @@ class Absent:
                         track = view.track(p.track_id)
                         if track is not None and _appeared_inside(track, p.since):
                             self._resurfaced(view, zone, track)
+                            self._echo(view, zone, track)
                 elif (
                     slot not in entries.mine
                     and slot not in self._left
                     and slot not in self._settled
+                    and (camera, p.track_id) not in self._echoes
                 ):
                     track = view.track(p.track_id)
                     if track is not None:
@@ -554,6 +567,7 @@ class Absent:
             self._at_edge(view)
         for track_id in view.removed():
             self._checked.discard((camera, track_id))
+            self._echoes.discard((camera, track_id))
             if self._settled:
                 self._settled -= {s for s in self._settled if s[0] == camera and s[2] == track_id}
         if not entries.mine and not entries.orphans:
@@ -716,6 +730,28 @@ class Absent:
             zone or "view",
         )
 
+    def _echo(self, view: View, zone: str, track: Track) -> None:
+        """A person appearing inside where the missing person of an alarm that just
+        fired was last seen is that same disappearance: never timed again."""
+        alarms = self._alarms.get((view.camera, zone))
+        if not alarms:
+            return
+        now = view.timestamp
+        alarms[:] = [a for a in alarms if now - a[0] <= SAME_DISAPPEARANCE]
+        spot = _spot(view, track.box)
+        for _, x, y, person in alarms:
+            same = track.person_id is not None and person == track.person_id
+            if same or _distance(view, spot, (x, y)) <= min(self.rematch, ECHO_DISTANCE):
+                self._echoes.add((view.camera, track.track_id))
+                log.info(
+                    "%s: track %d appeared in %s where the person of an alarm was last "
+                    "seen: the same disappearance, not timed again",
+                    view.camera,
+                    track.track_id,
+                    zone,
+                )
+                return
+
     def _forget(self, key: Slot | str) -> None:
         if isinstance(key, str):
             self.entries.drop_orphan(key)
@@ -739,6 +775,10 @@ class Absent:
                 self._fired[(key[0], key[2])] = now
                 for old in [k for k, at in self._fired.items() if now - at > FIRED_KEPT]:
                     del self._fired[old]
+            if not entry.get("edge"):  # the same disappearance never fires twice
+                self._alarms.setdefault((str(entry["camera"]), str(entry["zone"])), []).append(
+                    (now, float(entry["x"]), float(entry["y"]), entry.get("person"))
+                )
             last = float(entry["last_seen"])
             hits.append(
                 Hit(
@@ -774,7 +814,7 @@ class PostureConfig(KindConfig):
     state: Literal["fallen", "lying"] = Field(
         description="fallen: a fall was seen and the person is still down; lying: lying down"
     )
-    for_: Duration = Field(
+    for_: TimerDuration = Field(
         0.0, alias="for", description="how long the state must last before it fires, e.g. '10s'"
     )
     zones: NameList = Field(
@@ -915,7 +955,7 @@ class OccupancyConfig(OccupancyTest):
     """Fires when head counts by role in zones match, and have for ``for`` seconds."""
 
     kind: Literal["occupancy"] = Field(description="occupancy: who is in a zone, by role")
-    for_: Duration = Field(
+    for_: TimerDuration = Field(
         0.0, alias="for", description="how long the counts must match before it fires"
     )
 
@@ -1093,7 +1133,7 @@ class CountDropConfig(KindConfig):
         description="count_drop: the head count fell with nobody seen leaving"
     )
     zones: NameList = Field(min_length=1, description="zone(s), each counted on its own")
-    for_: Duration = Field(
+    for_: TimerDuration = Field(
         5.0, alias="for", description="how long the lower count must last (hides brief occlusions)"
     )
     by: int = Field(1, ge=1, description="fire when the count is lower by at least this many")
@@ -1227,7 +1267,7 @@ class NewObjectConfig(KindConfig):
         description="new_object: something new appeared in a zone and stayed"
     )
     zones: NameList = Field(min_length=1, description="zone(s) to watch (their background)")
-    for_: Duration = Field(
+    for_: TimerDuration = Field(
         10.0, alias="for", description="how long it must stay before it fires, e.g. '30s'"
     )
     min_area: float = Field(
