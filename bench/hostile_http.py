@@ -45,6 +45,7 @@ from reviewsite import (
     Client,
     Night,
     build_night,
+    closed_within,
     make_mp4,
     start_server,
 )
@@ -688,7 +689,7 @@ class Bench:
         results: list[float | None] = [None] * len(cases)
 
         def watch(i: int) -> None:
-            results[i] = _closed_within(socks[i], TIMEOUT * 3, cases[i][1])
+            results[i] = closed_within(socks[i], TIMEOUT * 3, cases[i][1])
 
         _together(len(cases), watch)
         for (name, _), took in zip(cases, results, strict=True):
@@ -702,27 +703,6 @@ class Bench:
             )
         for s in socks:
             s.close()
-
-
-def _closed_within(sock: socket.socket, seconds: float, trickle: bytes) -> float | None:
-    started = time.monotonic()
-    sock.settimeout(0.05)
-    sent = 0
-    while time.monotonic() - started < seconds:
-        try:
-            if sock.recv(4096) == b"":
-                return time.monotonic() - started
-        except TimeoutError:
-            pass
-        except OSError:
-            return time.monotonic() - started
-        if sent < len(trickle):
-            try:
-                sock.sendall(trickle[sent : sent + 1])
-            except OSError:
-                return time.monotonic() - started
-            sent += 1
-    return None
 
 
 def _together(workers: int, job: Callable[[int], None]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import re
 import shutil
+import socket
 import subprocess
 import time
 from dataclasses import dataclass, field
@@ -313,3 +314,26 @@ class Client:
         match = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert match, "no CSRF token in the page"
         return match.group(1)
+
+
+def closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float | None:
+    """Seconds until the server closed ``sock`` (sending ``trickle`` a byte at a time every
+    0.1 s meanwhile), or None if still open after ``seconds``."""
+    started = time.monotonic()
+    sock.settimeout(0.1)
+    sent = 0
+    while time.monotonic() - started < seconds:
+        try:
+            if sock.recv(4096) == b"":
+                return time.monotonic() - started
+        except TimeoutError:
+            pass
+        except OSError:
+            return time.monotonic() - started
+        try:
+            if sent < len(trickle):
+                sock.sendall(trickle[sent : sent + 1])
+                sent += 1
+        except OSError:
+            return time.monotonic() - started
+    return None

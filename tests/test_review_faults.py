@@ -22,6 +22,7 @@ from reviewsite import (
     add_event,
     at,
     build_night,
+    closed_within,
     make_mp4,
     site_file,
     start_server,
@@ -193,29 +194,6 @@ def test_200_concurrent_gets_are_all_answered(server: ReviewServer) -> None:
     assert time.monotonic() - started < 10
 
 
-def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") -> float | None:
-    """Seconds until the server closed ``sock`` (sending ``trickle`` a byte at a time every
-    0.1 s meanwhile), or None if still open after ``seconds``."""
-    started = time.monotonic()
-    sock.settimeout(0.1)
-    sent = 0
-    while time.monotonic() - started < seconds:
-        try:
-            if sock.recv(4096) == b"":
-                return time.monotonic() - started
-        except TimeoutError:
-            pass
-        except OSError:
-            return time.monotonic() - started
-        try:
-            if sent < len(trickle):
-                sock.sendall(trickle[sent : sent + 1])
-                sent += 1
-        except OSError:
-            return time.monotonic() - started
-    return None
-
-
 def test_slow_and_idle_connections_are_closed_and_do_not_starve_others(night: Night) -> None:
     srv = start_server(night, request_timeout=1.5, max_threads=4)
     try:
@@ -227,7 +205,7 @@ def test_slow_and_idle_connections_are_closed_and_do_not_starve_others(night: Ni
 
         def watch(i: int) -> None:
             sock = slow[i] if i < 3 else idle
-            results[i] = _closed_within(sock, 6.0, trickle if i < 3 else b"")
+            results[i] = closed_within(sock, 6.0, trickle if i < 3 else b"")
 
         watchers = [threading.Thread(target=watch, args=(i,)) for i in range(4)]
         for t in watchers:
