@@ -422,14 +422,14 @@ def _mode_manager(bundle: SiteBundle, store: Store) -> ModeManager:
 
 
 def _when(timestamp: float, timezone: str) -> str:
-    from guardian.modes import local_time
+    from guardian.timefmt import local_time
 
     return local_time(timestamp, timezone).strftime("%Y-%m-%d %H:%M")
 
 
 def _mode_summary(state: ModeState, modes: ModeManager, now: float) -> list[str]:
     """Two lines: the mode (and its end), then since when, by whom, how and why."""
-    from guardian.modes import format_duration
+    from guardian.timefmt import format_duration
 
     tz = modes.timezone
     head = f"mode: {state.mode}"
@@ -459,7 +459,7 @@ def _usage_error(command: str, message: str) -> int:
 
 def cmd_mode(args: argparse.Namespace) -> int:
     from guardian.config.durations import MAX_SUPERVISED, SUPERVISED_LIMIT
-    from guardian.modes import parse_for
+    from guardian.timefmt import parse_for
 
     switching = args.until is not None or args.duration is not None
     if args.mode is None and (switching or args.by is not None or args.reason is not None):
@@ -504,7 +504,7 @@ def cmd_mode(args: argparse.Namespace) -> int:
             for change in changes:
                 print(_history_line(change, tz))
             return 0
-        from guardian.modes import parse_until
+        from guardian.timefmt import parse_until
 
         until: float | None = None
         if args.until is not None:
@@ -534,7 +534,7 @@ def cmd_mode(args: argparse.Namespace) -> int:
 def _supervised_effect(config: Path, end: float, timezone: str) -> list[str]:
     """What a supervised mode pauses until ``end`` and what stays on, rule by rule (the
     rules that run in supervised mode stay on: the submersion timer always does)."""
-    from guardian.modes import local_time
+    from guardian.timefmt import local_time
 
     until = local_time(end, timezone).strftime("%H:%M")
     try:
@@ -555,8 +555,8 @@ def _supervised_effect(config: Path, end: float, timezone: str) -> list[str]:
 
 def _print_schedule(bundle: SiteBundle, modes: ModeManager, count: int = 10) -> int:
     """The next switches of the site file's mode schedule (nothing is run)."""
-    from guardian.modes import local_time
     from guardian.scheduler import Scheduler
+    from guardian.timefmt import local_time
 
     entries = bundle.site.modes.schedule
     if not entries:
@@ -573,7 +573,7 @@ def _print_schedule(bundle: SiteBundle, modes: ModeManager, count: int = 10) -> 
 def cmd_prompts(args: argparse.Namespace) -> int:
     import time
 
-    from guardian.modes import format_duration
+    from guardian.timefmt import format_duration
 
     opened = _site_and_store(args.config)
     if opened is None:

@@ -13,23 +13,18 @@ so ``guardian mode`` can say why the site is in the mode it is in.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
-from datetime import time as time_of_day
 from zoneinfo import ZoneInfo
 
 from guardian.config.durations import MAX_SUPERVISED, SUPERVISED_LIMIT
 from guardian.effects import ModeRequest
 from guardian.store import ModeState, Store
-from guardian.when import format_duration
+from guardian.timefmt import format_duration, local_time, minute
 
 #: the site modes; the first is the default
 MODES = ("unsupervised", "supervised")
-
-_HHMM_RE = re.compile(r"^\s*([01]?\d|2[0-3])\s*(?::|h)\s*([0-5]\d)?\s*$", re.IGNORECASE)
 
 
 @contextmanager
@@ -43,62 +38,6 @@ def write_transaction(store: Store) -> Iterator[None]:
         if not store.db.conn.in_transaction:
             store.db.execute("BEGIN IMMEDIATE")
         yield
-
-
-_SPAN_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|min|m|s)?\s*", re.IGNORECASE)
-_SPAN_UNITS = {"d": 86400.0, "h": 3600.0, "min": 60.0, "m": 60.0, "s": 1.0, "": 60.0}
-
-
-def parse_for(text: str) -> float:
-    """How long a supervised mode lasts, as a user writes it → seconds.
-
-    A bare number is minutes (``90``: 90 min); with units: ``90m``, ``2h``, ``1h30m``,
-    ``1h30`` (the number after hours is minutes), ``1.5h``, ``45s``. Anything else raises
-    ValueError saying what to write.
-    """
-    spans = list(_SPAN_RE.finditer(text.strip()))
-    joined = "".join(m.group(0) for m in spans).strip()
-    units = [(m.group(2) or "").lower() for m in spans]
-    if not spans or joined != text.strip() or "" in units[:-1] or len(set(units)) < len(units):
-        raise ValueError(
-            f"'{text}' is not a duration — write minutes (90) or with a unit: 90m, 1h30m, 2h"
-        )
-    return sum(float(m.group(1)) * _SPAN_UNITS[u] for m, u in zip(spans, units, strict=True))
-
-
-def parse_until(text: str, timezone: str, now: float) -> float:
-    """An end time as a user writes it → epoch seconds.
-
-    ``"18:00"`` (also ``"8:30"``, ``"18h"``, ``"18h30"``) is the next 18:00 in
-    ``timezone``: today, or tomorrow when it has passed. An ISO date and time
-    (``"2025-07-14 18:00"``, ``"2025-07-14T18:00+02:00"``) is taken as is, in ``timezone``
-    when it has no offset. Anything else raises ValueError saying what to write.
-    """
-    zone = ZoneInfo(timezone)
-    match = _HHMM_RE.match(text)
-    if match:
-        wanted = time_of_day(int(match.group(1)), int(match.group(2) or 0))
-        today = datetime.fromtimestamp(now, zone).date()
-        for day in (today, today + timedelta(days=1)):
-            candidate = datetime.combine(day, wanted, tzinfo=zone).timestamp()
-            if candidate > now:
-                return candidate
-        raise AssertionError("unreachable: a time of day comes again within a day")
-    try:
-        when = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise ValueError(
-            f"'{text}' is not a time — write HH:MM (e.g. 18:00: the next 18:00 in {timezone}) "
-            "or a date and time (e.g. 2025-07-14 18:00)"
-        ) from None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=zone)
-    return when.timestamp()
-
-
-def local_time(timestamp: float, timezone: str) -> datetime:
-    """Epoch seconds as an aware datetime in ``timezone``."""
-    return datetime.fromtimestamp(timestamp, ZoneInfo(timezone))
 
 
 class ModeManager:
@@ -173,13 +112,13 @@ class ModeManager:
                 end = until if until is not None else now + self.supervised_for
             if not end - now <= MAX_SUPERVISED + 1e-6:  # also a NaN end
                 try:
-                    when = local_time(end, self.timezone).strftime("%Y-%m-%d %H:%M")
+                    when = minute(end, self.timezone)
                 except (OverflowError, OSError, ValueError):
                     when = "that end"
                 raise ValueError(
                     f"{SUPERVISED_LIMIT} — {when} is {format_duration(end - now)} away"
                 )
-            when = local_time(end, self.timezone).strftime("%Y-%m-%d %H:%M")
+            when = minute(end, self.timezone)
             if end <= now:
                 raise ValueError(f"the end of the supervised mode ({when}) has already passed")
         request = ModeRequest(mode, end, by=by, reason=reason, source=source)
@@ -208,20 +147,8 @@ class ModeManager:
         return self.store._add_mode_change(request, max(end, state.since))
 
 
-def next_time_of_day(text: str, timezone: str, now: float) -> float:
-    """Like :func:`parse_until` but only ``HH:MM`` (schedules repeat: no dates)."""
-    if not _HHMM_RE.match(text):
-        raise ValueError(f"'{text}' is not a time of day — write HH:MM, e.g. 18:00")
-    return parse_until(text, timezone, now)
-
-
 __all__ = [
     "MODES",
     "ModeManager",
-    "format_duration",
-    "local_time",
-    "next_time_of_day",
-    "parse_for",
-    "parse_until",
     "write_transaction",
 ]

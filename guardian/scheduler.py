@@ -22,8 +22,9 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from guardian.config.site import ScheduleEntry, crontab_trigger
-from guardian.modes import ModeManager, format_duration, next_time_of_day
+from guardian.modes import ModeManager
 from guardian.store import ModeState
+from guardian.timefmt import format_duration, next_time_of_day
 
 log = logging.getLogger("guardian.scheduler")
 

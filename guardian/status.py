@@ -22,9 +22,8 @@ from guardian.health_report import (
     SiteHealth,
     site_health,
 )
-from guardian.modes import local_time
 from guardian.store import Delivery, Prompt
-from guardian.when import format_duration
+from guardian.timefmt import format_duration, local_time
 
 #: outbox statuses of alerts that are still to be sent
 WAITING = ("pending", "sending")

@@ -19,9 +19,10 @@ from guardian.cli import main
 from guardian.config import ConfigError, load_site
 from guardian.config.site import ModesConfig, ScheduleEntry
 from guardian.effects import Effects, EscalationRequest, ModeRequest, PromptRequest
-from guardian.modes import MODES, ModeManager, format_duration, parse_until
+from guardian.modes import MODES, ModeManager
 from guardian.records import Event, Severity
 from guardian.store import Store
+from guardian.timefmt import format_duration, parse_until
 
 REPO = Path(__file__).resolve().parent.parent
 PARIS = "Europe/Paris"

@@ -307,7 +307,7 @@ def _mode_site(root: Path) -> Path:
     [("90", 5400), ("90m", 5400), ("1h30m", 5400), ("1h30", 5400), ("2h", 7200)],
 )
 def test_parse_for_reads_bare_numbers_as_minutes(written: str, seconds: float) -> None:
-    from guardian.modes import parse_for
+    from guardian.timefmt import parse_for
 
     assert parse_for(written) == seconds
 

@@ -64,7 +64,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
     from guardian.alerts.outbox import build_outbox
     from guardian.cli import _site_and_store
     from guardian.digest import build_digest, default_window, digest_recipients, queue_digest
-    from guardian.when import parse_when
+    from guardian.timefmt import parse_when
 
     opened = _site_and_store(args.config)
     if opened is None:

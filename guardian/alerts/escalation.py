@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable
 
 from guardian.effects import Notification
-from guardian.modes import format_duration, write_transaction
+from guardian.modes import write_transaction
 from guardian.store import Delivery, Escalation, Store
+from guardian.timefmt import format_duration
 
 log = logging.getLogger("guardian.alerts")
 

@@ -13,7 +13,7 @@ from guardian.config.clips import format_size
 def cmd_clips(args: argparse.Namespace) -> int:
     from guardian.cli import _site_and_store, _when
     from guardian.clips.retention import prune
-    from guardian.when import parse_when
+    from guardian.timefmt import parse_when
 
     opened = _site_and_store(args.config)
     if opened is None:

@@ -90,10 +90,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_review(args: argparse.Namespace) -> int:
     from guardian.cli import _site_and_store
-    from guardian.modes import local_time
     from guardian.review.queries import Window, by_severity, last_night, review_items
     from guardian.rules.actions import event_text
-    from guardian.when import parse_when
+    from guardian.timefmt import local_time, parse_when
 
     opened = _site_and_store(args.config)
     if opened is None:

@@ -13,10 +13,10 @@ from html import escape
 from urllib.parse import quote, urlencode
 
 from guardian.health_report import HealthReport
-from guardian.modes import format_duration, local_time
 from guardian.records import Severity
 from guardian.review.queries import ReviewItem, ReviewPage, Window, by_severity
 from guardian.store import ModeState, Prompt
+from guardian.timefmt import format_duration, local_time
 
 
 def _e(value: object) -> str:

@@ -33,7 +33,7 @@ from guardian.records import HealthChange, HealthProblem
 from guardian.rules.base import Hit, RuleContext, View
 from guardian.rules.fields import Duration, KindConfig, NameList
 from guardian.rules.registry import TRIGGERS
-from guardian.when import format_duration
+from guardian.timefmt import format_duration
 
 if TYPE_CHECKING:
     from guardian.config import SiteBundle

@@ -23,7 +23,7 @@ from guardian.records import Box, Posture, Track, TransitionKind
 from guardian.rules.base import Hit, Memory, Pending, View
 from guardian.rules.fields import Count, KindConfig, NameList, TimerDuration
 from guardian.rules.registry import TRIGGERS
-from guardian.when import format_duration
+from guardian.timefmt import format_duration
 
 log = logging.getLogger("guardian.rules")
 

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from guardian.when import parse_when
+from guardian.timefmt import parse_when
 
 TZ = "Europe/Paris"
 NOW = datetime(2026, 11, 23, 7, 30, tzinfo=ZoneInfo(TZ)).timestamp()
