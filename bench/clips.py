@@ -34,7 +34,6 @@ import dataclasses
 import datetime
 import json
 import os
-import platform
 import resource
 import statistics
 import sys
@@ -48,6 +47,8 @@ import imageio_ffmpeg
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from benchkit import describe, write_report
 
 from guardian.clips import CameraClips, ClipRecorder
 from guardian.config.clips import ClipsConfig
@@ -280,8 +281,8 @@ def show(results: dict[str, Any]) -> None:
     s, m = results["summary"], results["machine"]
     print(
         f"clip recorder, {results['video']['width']}x{results['video']['height']} at "
-        f"{results['fps']:g} fps, {results['repeats']} repeats; {m['cpus']} cpus, "
-        f"python {m['python']}, {results['date']}"
+        f"{results['fps']:g} fps, {results['repeats']} repeats; {describe(m)}, "
+        f"{results['date']}"
     )
     print(
         f"{'push(frame), camera thread':<28}{'frames':>7}{'mean ms':>9}{'median':>8}{'p95':>8}{'max':>8}"
@@ -342,12 +343,7 @@ def main() -> None:
             runs.append(repeat(frames, args.fps, Path(tmp), n))
     config = ClipsConfig(pre=PRE, post=POST)
     results = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "ffmpeg": imageio_ffmpeg.get_ffmpeg_version(),
-        },
+        "ffmpeg": imageio_ffmpeg.get_ffmpeg_version(),
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "video": {"file": "/".join(CLIP), "width": width, "height": height},
         "fps": args.fps,
@@ -365,10 +361,7 @@ def main() -> None:
             for r in runs
         ],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    show(results)
-    print(f"JSON: {args.out}")
+    write_report("clips", results, out=args.out, show=show)
 
 
 if __name__ == "__main__":

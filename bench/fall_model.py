@@ -13,9 +13,9 @@ the pose model, then reused) and trains with :func:`guardian.fall.train.train`:
 
 each at about 9 processed fps (every 2nd frame at 18 fps, every 3rd at 30) for the learned model, the hybrid
 (geometric fall + learned agreement) and the geometric baseline
-(:class:`guardian.pose.PostureTracker`), with the criterion of ``bench/posture.py``
+(:class:`guardian.pose.PostureTracker`), scored by :func:`benchkit.score_fall`
 (a fall is detected when ``fall_at`` ≥ onset − 0.5 s and it is reported ≤ on-ground +
-2 s; any other fall is false). It also measures the classifier's cost per track per
+2 s; another one in that window is a repeat; any other fall is false). It also measures the classifier's cost per track per
 frame; ``rates``: the shipped weights on all 28 clips at 5 fps and at 30 fps (the
 clip's own rate when lower: 18 fps for UP-Fall). The full benchmark of issue 5 (leave-one-clip-out, false alarms per hour,
 the still-frame cases) is ``bench/falls.py``.
@@ -30,8 +30,6 @@ import argparse
 import functools
 import io
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -43,8 +41,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import corpus
+from benchkit import FallLog, corpus, score_fall, write_report
 
+from guardian.config.training import load_training_config
 from guardian.fall.classifier import FallClassifier
 from guardian.fall.data import (
     ClipDetections,
@@ -55,20 +54,18 @@ from guardian.fall.data import (
 )
 from guardian.fall.model import FallNet, shipped_weights
 from guardian.fall.train import TrainConfig, train
-from guardian.pose import PostureTracker
+from guardian.pose import PostureEstimator, PostureTracker
 
-EARLY = 0.5
-LATE = 2.0
 FPS = 9.0  # processed frame rate: every 2nd frame at 18 fps, every 3rd at 30 fps
 
 
 def evaluate(
-    dets: ClipDetections, make: Callable[[], PostureTracker], fps: float = FPS
+    dets: ClipDetections, make: Callable[[], PostureEstimator], fps: float = FPS
 ) -> dict[str, Any]:
     """One clip through the tracker and an estimator: detected, delay, false falls, cost."""
     clip = dets.clip
     est = make()
-    falls: dict[float, float] = {}
+    log = FallLog()
     cost = 0.0
     n = 0
     for t, tracks in clip_tracks(dets, step=max(1, round(clip.fps / fps))):
@@ -76,26 +73,22 @@ def evaluate(
         readings = est.update(tracks, t, dets.width, dets.height)
         cost += time.perf_counter() - t0
         n += len(tracks)
-        for r in readings:
-            if r.fall_at is not None:
-                falls.setdefault(r.fall_at, t)
-    detected = None
-    if clip.is_fall and clip.onset_s is not None and clip.on_ground_s is not None:
-        for at, seen in sorted(falls.items(), key=lambda kv: kv[1]):
-            if at >= clip.onset_s - EARLY and seen <= clip.on_ground_s + LATE:
-                detected = (at, seen)
-                break
+        log.add(readings, t)
+    score = score_fall(
+        log.fires(), is_fall=clip.is_fall, onset_s=clip.onset_s, on_ground_s=clip.on_ground_s
+    )
     row: dict[str, Any] = {
         "clip": clip.name,
         "activity": clip.activity,
         "is_fall": clip.is_fall,
-        "detected": detected is not None,
-        "false_falls": len(falls) - (1 if detected else 0),
+        "detected": score.detected is not None,
+        "false_falls": len(score.false),
+        "repeats": len(score.repeats),
         "cost_us_per_track": round(1e6 * cost / max(1, n), 1),
         "track_frames": n,
     }
-    if detected is not None and clip.on_ground_s is not None:
-        row["delay_s"] = round(detected[1] - clip.on_ground_s, 2)
+    if score.detected is not None:
+        row["delay_s"] = score.delay_s
     return row
 
 
@@ -140,10 +133,8 @@ def main() -> None:
     if args.show:
         print_table(json.loads(args.show.read_text()))
         return
-    from guardian.fall.cli import load_train_config
-
     root = corpus()
-    base: TrainConfig = load_train_config(args.config)
+    base = load_training_config(args.config, TrainConfig)
     if args.epochs:
         base = base.model_copy(update={"epochs": args.epochs})
     clips = fall_clips(root)
@@ -161,7 +152,6 @@ def main() -> None:
     }
     only = [s for s in args.only.split(",") if s]
     report: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "fps": 9,
         "config": base.model_dump(),
         "experiments": {},
@@ -191,7 +181,7 @@ def main() -> None:
             net = FallNet.load(weights)
         seconds = time.perf_counter() - t0
         result: dict[str, Any] = {"train_s": round(seconds, 1), "test_clips": test}
-        makers: dict[str, Callable[[], PostureTracker]] = {
+        makers: dict[str, Callable[[], PostureEstimator]] = {
             "learned": functools.partial(FallClassifier, net, mode="learned"),
             "hybrid": functools.partial(FallClassifier, net, mode="hybrid"),
             "geometric": PostureTracker,
@@ -216,9 +206,7 @@ def main() -> None:
                 result[model] = {"clips": rows, "summary": summary(rows)}
             report["experiments"][name] = result
             print_experiment(name, result)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"JSON: {args.out}")
+    write_report("fall_model", report, out=args.out)
 
 
 class _Counting:
@@ -305,8 +293,7 @@ def compare_features(
                 f"{run['falls_min_max_p']:>13.3f}",
                 flush=True,
             )
-    out.write_text(json.dumps(results, indent=2))
-    print(f"JSON: {out}")
+    write_report(out.stem, results, out=out)
 
 
 def print_experiment(name: str, result: dict[str, Any]) -> None:

@@ -52,12 +52,13 @@ Sections of the report (``bench/results/falls.json``, printed as tables):
    N s) still reports the person; in fall_img_3 the pose model finds nobody, and in
    fall_img_2 / fall_img_2_2 the person crouches on hands and feet (UNKNOWN posture).
 
-**Fall detected** (as in ``bench/posture.py``): a reported fall (a reading's ``fall_at``;
-one fall handed on from a lost track to a new one counts once) detects the clip's fall when
-its ``fall_at`` is no earlier than ``EARLY`` (0.5 s) before the ground-truth onset and the
-first reading carrying it comes no later than ``LATE`` (2 s) after the on-ground frame. The
-delay is that reading's time minus the on-ground time. Any other reported fall, on any clip,
-is a false fall. Precision = detected / (detected + false falls), recall = detected / fall
+**Fall detected** (:func:`benchkit.score_fall`, the scorer of every bench script): a
+reported fall (a reading's ``fall_at``; one fall handed on from a lost track to a new one
+counts once) detects the clip's fall when its ``fall_at`` is no earlier than ``EARLY``
+(0.5 s) before the ground-truth onset and the first reading carrying it comes no later than
+``LATE`` (2 s) after the on-ground frame. The delay is that reading's time minus the
+on-ground time. Another fall in that window is a repeat (the same fall re-dated); any other
+reported fall, on any clip, is a false fall. Precision = detected / (detected + false falls), recall = detected / fall
 clips, F1 their harmonic mean.
 
 For every missed fall and every false fall a JPEG of the frame (the model's skeletons
@@ -88,8 +89,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -108,7 +107,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import fallsets
-from benchkit import corpus
+from benchkit import EARLY, LATE, FallLog, corpus, score_fall, write_report
 
 from guardian.fall.data import (
     CONFIDENCE,
@@ -129,10 +128,6 @@ from guardian.pose import PostureTracker
 from guardian.records import Detection, Posture, PostureReading, Track, TrackState
 from guardian.tracking import Tracker
 
-#: a fall may be dated this much before the ground-truth onset (estimated ±3–5 frames)
-EARLY = 0.5
-#: ... and must be reported no later than this after the ground-truth on-ground frame
-LATE = 2.0
 #: processed rates (a clip at F fps is processed every round(F / rate)-th frame)
 RATES = (18, 9)
 #: still-frame cases: seconds each image is shown, the last one, and case 2_1's second one
@@ -176,8 +171,8 @@ def step_for(clip_fps: float, rate: int) -> int:
 class Run:
     """What an estimator reported on one clip."""
 
-    #: fall_at → (first reported, track ids)
-    falls: dict[float, tuple[float, list[int]]] = field(default_factory=dict)
+    #: the reported falls (one per fall_at)
+    falls: FallLog = field(default_factory=FallLog)
     #: per processed frame: (time, readings)
     readings: list[tuple[float, tuple[PostureReading, ...]]] = field(default_factory=list)
     max_lying: float = 0.0
@@ -193,11 +188,8 @@ def run_estimator(steps: Steps, estimator: Estimator, width: int, height: int) -
         run.cost += time.perf_counter() - t0
         run.track_frames += sum(1 for t in tracks if t.state is not TrackState.REMOVED)
         run.readings.append((now, readings))
+        run.falls.add(readings, now)
         for r in readings:
-            if r.fall_at is not None:
-                _, ids = run.falls.setdefault(r.fall_at, (now, []))
-                if r.track_id not in ids:
-                    ids.append(r.track_id)
             if r.posture is Posture.LYING:
                 run.max_lying = max(run.max_lying, now - r.since)
     return run
@@ -205,16 +197,10 @@ def run_estimator(steps: Steps, estimator: Estimator, width: int, height: int) -
 
 def score_clip(clip: FallClip, run: Run, frames: int, rate: float) -> dict[str, Any]:
     """The clip's row: detected, delay, false falls (see the module docstring)."""
-    events = [
-        {"fall_at": round(at, 3), "reported": round(seen, 3), "tracks": ids}
-        for at, (seen, ids) in sorted(run.falls.items(), key=lambda kv: kv[1][0])
-    ]
-    detected = None
-    if clip.onset_s is not None and clip.on_ground_s is not None:
-        for ev in events:
-            if ev["fall_at"] >= clip.onset_s - EARLY and ev["reported"] <= clip.on_ground_s + LATE:
-                detected = ev
-                break
+    fires = run.falls.fires()
+    score = score_fall(
+        fires, is_fall=clip.is_fall, onset_s=clip.onset_s, on_ground_s=clip.on_ground_s
+    )
     row: dict[str, Any] = {
         "clip": clip.name,
         "source": clip.source,
@@ -224,16 +210,17 @@ def score_clip(clip: FallClip, run: Run, frames: int, rate: float) -> dict[str, 
         "fps": round(rate, 2),
         "frames": frames,
         "seconds": round(clip.frames / clip.fps, 2),
-        "falls": events,
-        "detected": detected is not None,
-        "false_falls": len(events) - (1 if detected else 0),
+        "falls": [f.as_dict() for f in fires],
+        "detected": score.detected is not None,
+        "false_falls": len(score.false),
+        "repeats": len(score.repeats),
         "max_lying_s": round(run.max_lying, 2),
         "cost_us_per_track": round(1e6 * run.cost / max(1, run.track_frames), 1),
         "track_frames": run.track_frames,
     }
-    if detected is not None and clip.on_ground_s is not None:
-        row["delay_s"] = round(detected["reported"] - clip.on_ground_s, 2)
-        row["fall_at_vs_ground_s"] = round(detected["fall_at"] - clip.on_ground_s, 2)
+    if score.detected is not None:
+        row["delay_s"] = score.delay_s
+        row["fall_at_vs_ground_s"] = score.fall_at_vs_ground_s
     return row
 
 
@@ -340,17 +327,11 @@ def save_failures(
     wanted: list[tuple[float, str]] = []
     if clip.is_fall and not row["detected"] and clip.on_ground_s is not None:
         wanted.append((min(clip.on_ground_s + 1.0, (clip.frames - 1) / clip.fps), "missed"))
-    detected = None
-    if row["detected"]:
-        detected = next(
-            ev
-            for ev in row["falls"]
-            if ev["fall_at"] >= (clip.onset_s or 0) - EARLY
-            and ev["reported"] <= (clip.on_ground_s or 0) + LATE
-        )
-    for ev in row["falls"]:
-        if ev is not detected:
-            wanted.append((ev["reported"], "false-fall"))
+    score = score_fall(
+        run.falls.fires(), is_fall=clip.is_fall, onset_s=clip.onset_s, on_ground_s=clip.on_ground_s
+    )
+    for fire in score.false:
+        wanted.append((fire.reported, "false-fall"))
     out = []
     folder = FAILURES / tag
     folder.mkdir(parents=True, exist_ok=True)
@@ -827,7 +808,8 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"mapping: {amb['mapping']}")
     print(
         f"\ndetected = fall_at ≥ onset − {EARLY} s and first reported ≤ on-ground + {LATE} s;"
-        " delay = first report − on-ground; any other fall is false.\n"
+        " delay = first report − on-ground; another one in that window is a repeat;"
+        " any other fall is false (benchkit.score_fall).\n"
         "failure frames: " + str(FAILURES)
     )
 
@@ -896,11 +878,6 @@ def main() -> None:
 
     overrides = train_settings(args.epochs)
     report: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
         "detector": {
             "model": "yolo11n-pose",
             "backend": "onnx",
@@ -944,10 +921,8 @@ def main() -> None:
                     print(traceback.format_exc(), file=sys.stderr)
 
     report["seconds"] = round(time.perf_counter() - started, 1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2, default=_json_default))
-    print_report(report)
-    print(f"JSON: {args.out}  ({report['seconds']} s)")
+    write_report("falls", report, out=args.out, show=print_report, default=_json_default)
+    print(f"({report['seconds']} s)")
 
 
 def datasets(out: Path) -> None:
@@ -976,10 +951,9 @@ def datasets(out: Path) -> None:
         print(line, file=sys.stderr, flush=True)
 
     result: dict[str, Any] = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "target_fps": fallsets.TARGET_FPS,
-        "early_s": fallsets.EARLY,
-        "late_s": fallsets.LATE,
+        "early_s": EARLY,
+        "late_s": LATE,
         "stay_down_s": fallsets.DOWN_FOR,
         "person_down_rule": f"posture: lying, for: {fallsets.DOWN_RULE:g}s",
         "described": described,
@@ -1012,10 +986,8 @@ def datasets(out: Path) -> None:
     }
     result["model_calls"] = detector.model_calls
     result["seconds"] = round(time.perf_counter() - started, 1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=_json_default))
-    fallsets.print_tables(result)
-    print(f"JSON: {out}  ({result['seconds']} s)")
+    write_report(out.stem, result, out=out, show=fallsets.print_tables, default=_json_default)
+    print(f"({result['seconds']} s)")
 
 
 def _json_default(value: Any) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+from benchkit import FallLog, Fire, score_fall
 
 from guardian.config.pose import PoseConfig, build_posture_tracker
 from guardian.detection import PoseDetector
@@ -42,10 +43,6 @@ CONFIDENCE = 0.35
 BEFORE_HIGH = 0.5
 CACHE = Path.home() / ".cache" / "guardian" / "fall-sets"
 CACHE_VERSION = 1
-#: a fall counts when dated no earlier than this before the onset ...
-EARLY = 0.5
-#: ... and reported no later than this after the on-ground frame
-LATE = 2.0
 #: "stays down": the person is still down this long after on-ground (the clip lasts that long)
 DOWN_FOR = 5.0
 #: person down: a posture rule "lying for DOWN_RULE s" (what the bench counts as raised)
@@ -278,7 +275,7 @@ class CropCache:
 
 @dataclass
 class ClipRun:
-    falls: list[dict[str, float]]
+    falls: tuple[Fire, ...]
     #: per processed frame: time, whether anyone was reported LYING for DOWN_RULE s or more
     down_from: float | None
     relook_crops: int
@@ -326,7 +323,7 @@ def run_clip(
         relook=second,
         keep_down=float(config.keep_down),
     )
-    falls: dict[float, float] = {}
+    falls = FallLog()
     down_from: float | None = None
     lying_since: dict[int, float] = {}
     started = time.perf_counter()
@@ -334,16 +331,15 @@ def run_clip(
         t = index / clip.fps
         obs = pipe.process(Frame(clip.name, index, t, t, image))
         alive = {tr.track_id for tr in obs.tracks if tr.state is not TrackState.REMOVED}
+        falls.add(obs.postures, t)
         for r in obs.postures:
-            if r.fall_at is not None and r.fall_at not in falls:
-                falls[r.fall_at] = t
             if r.posture is Posture.LYING and r.track_id in alive:
                 lying_since[r.track_id] = r.since
                 if t - r.since >= DOWN_RULE and down_from is None:
                     down_from = t
     crops.save()
     return ClipRun(
-        falls=[{"fall_at": round(a, 3), "reported": round(s, 3)} for a, s in falls.items()],
+        falls=falls.fires(),
         down_from=down_from,
         relook_crops=second.crops if second is not None else 0,
         seconds=time.perf_counter() - started,
@@ -360,23 +356,26 @@ def score(clip: SetClip, run: ClipRun) -> dict[str, Any]:
         "seconds": round(clip.seconds, 2),
         "processed_fps": round(clip.fps / clip.step, 2),
         "eval_only": clip.name in EVAL_ONLY,
-        "falls": run.falls,
+        "falls": [f.as_dict() for f in run.falls],
         "relook_crops": run.relook_crops,
         "person_down_at": None if run.down_from is None else round(run.down_from, 2),
     }
-    detected = None
-    if clip.is_fall and clip.onset is not None and clip.on_ground is not None:
-        onset, ground = clip.onset / clip.fps, clip.on_ground / clip.fps
-        for ev in sorted(run.falls, key=lambda e: e["reported"]):
-            if ev["fall_at"] >= onset - EARLY and ev["reported"] <= ground + LATE:
-                detected = ev
-                break
-        row["delay_s"] = None if detected is None else round(detected["reported"] - ground, 2)
+    ground = None if clip.on_ground is None else clip.on_ground / clip.fps
+    score = score_fall(
+        run.falls,
+        is_fall=clip.is_fall,
+        onset_s=None if clip.onset is None else clip.onset / clip.fps,
+        on_ground_s=ground,
+    )
+    detected = score.detected
+    if clip.is_fall and clip.onset is not None and ground is not None:
+        row["delay_s"] = score.delay_s
         up = GETS_UP.get(clip.name, clip.frames) / clip.fps
         row["stays_down"] = up - ground >= DOWN_FOR
         row["person_down"] = run.down_from is not None
     row["detected"] = detected is not None
-    row["false_falls"] = len(run.falls) - (1 if detected is not None else 0)
+    row["false_falls"] = len(score.false)
+    row["repeats"] = len(score.repeats)
     if not clip.is_fall:
         row["person_down"] = run.down_from is not None
     return row

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -27,6 +25,8 @@ import time
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from benchkit import write_report
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -158,15 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "bench": "faults",
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
         "survived": survived,
         "injected": len(rows),
         "faults": rows,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_report("faults", result, out=args.out)
     width = max(len(f.name) for f in CATALOGUE)
     print(f"{'fault':<{width}}  survived  cases")
     for row in rows:

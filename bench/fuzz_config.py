@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from benchkit import describe, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -43,10 +44,10 @@ from pathlib import Path
 limit = int(sys.argv[2])
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from guardian.check import check_site
-from guardian.cli import _rules
+from guardian.app import site_rules
 start = time.monotonic()
 try:
-    report = check_site(Path(sys.argv[1]), rules_for=_rules, environ={})
+    report = check_site(Path(sys.argv[1]), rules_for=site_rules, environ={})
 except MemoryError:
     print(json.dumps({"memory": True}))
     sys.exit(0)
@@ -112,7 +113,9 @@ def run_case(case: Case, root: Path, timeout: float, memory: int) -> dict[str, A
 
 def show(data: dict[str, Any]) -> None:
     counts = data["counts"]
-    print(f"{data['cases']} cases ({data['hand_written']} hand-written), {data['machine']}")
+    print(
+        f"{data['cases']} cases ({data['hand_written']} hand-written), {describe(data['machine'])}"
+    )
     print(f"{'outcome':<12} {'cases':>6}")
     for outcome in ("clear", "accepted", "unlocated", "traceback", "timeout", "memory"):
         print(f"{outcome:<12} {counts.get(outcome, 0):>6}")
@@ -146,7 +149,6 @@ def main() -> None:
     counts = Counter(r["outcome"] for r in results)
     hand = [r for r in results if r.get("hand_written")]
     data = {
-        "machine": f"{platform.machine()}, python {platform.python_version()}",
         "limits": {"timeout_s": args.timeout, "memory_mb": args.memory_mb, "jobs": args.jobs},
         "cases": len(results),
         "hand_written": sum(c.must_fail for c in all_cases),
@@ -157,9 +159,7 @@ def main() -> None:
         "slowest_s": max((r.get("seconds", 0.0) for r in results), default=0.0),
         "results": results,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(data, indent=1) + "\n")
-    show(data)
+    write_report("fuzz_config", data, out=args.out, show=show)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -57,13 +56,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import corpus
+from benchkit import corpus, write_report
 
 from guardian.config.identity import CameraLink, IdentityCamera, IdentityConfig, MatchConfig
 from guardian.detection import PoseDetector
 from guardian.identity.appearance import describe
-from guardian.identity.cli import photo_sample
 from guardian.identity.embedder import AppearanceEmbedder
+from guardian.identity.enrol import photo_sample
 from guardian.identity.gallery import EnrolledPerson, Gallery
 from guardian.identity.handoff import Candidate, decide
 from guardian.identity.manager import SiteIdentity
@@ -632,11 +631,6 @@ def main() -> int:
     walk = pairs["A06@0.5"]
     roles_json = REPO / "bench/results/roles.json"
     doc: dict[str, Any] = {
-        "machine": {
-            "python": platform.python_version(),
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-        },
         "fps": 18 / dets.step,
         "embedder": embedder is not None,
         "match": MatchConfig().model_dump(),
@@ -662,10 +656,7 @@ def main() -> int:
             "urfd": urfd(root, dets.detector(), None),
             "cost": cost_summary(plain_costs),
         }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=1, default=str))
-    print_table(doc)
-    print(f"\nwritten to {args.out}")
+    write_report("handoff", doc, out=args.out, show=print_table, default=str)
     return 0
 
 

@@ -33,7 +33,6 @@ import dataclasses
 import datetime
 import itertools
 import json
-import platform
 import statistics
 import sys
 import time
@@ -48,7 +47,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import corpus
+from benchkit import corpus, write_report
 
 from guardian.health import (
     MOVED_SHIFT,
@@ -261,7 +260,6 @@ def run(root: Path, fps: float, min_seconds: float) -> dict[str, Any]:
     ordered = sorted(check_ms)
     return {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()} {platform.processor() or ''}".strip(),
         "fps": fps,
         "min_seconds": min_seconds,
         "settings": dataclasses.asdict(settings),
@@ -327,10 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         show(json.loads(args.show.read_text()))
         return 0
     result = run(corpus(), args.fps, args.min_seconds)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
-    show(result)
-    print(f"written to {args.out}")
+    write_report("health", result, out=args.out, show=show, default=str)
     return 0 if result["false_problems"] == 0 else 1
 
 

@@ -6,7 +6,8 @@ build it (``tests/reviewsite.py``: SQLite file, a real H.264 clip, a fixed clock
 classified **handled** (the expected status, never a 500, no bypass: nothing changed in
 the database that should not have) or not. Families: path traversal, forged / tampered /
 revoked cookies, CSRF (no token, wrong token, another site's Origin), oversized and
-malformed requests, bad Range headers, bad query values, HTTP method abuse, share-link
+malformed requests, bad Range headers, bad query values, HTTP method abuse, the JSON API
+(forged or misplaced credentials, session writes without CSRF, bad bodies), share-link
 forgery, forged and replayed Twilio signatures, logout and reuse, 200 concurrent GETs,
 16 clients guessing passwords concurrently, and slowloris connections.
 
@@ -20,8 +21,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import http.client
-import json
-import platform
 import re
 import socket
 import sqlite3
@@ -38,7 +37,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
+from benchkit import write_report
 from reviewsite import (
+    API_TOKEN,
     NOW,
     PASSWORD,
     SECRET,
@@ -602,6 +603,180 @@ class Bench:
                 got in (200, 413) and acked() == (before[0] + 1,),
             )
 
+    def api(self, client: Client) -> None:
+        """The JSON API: forged or misplaced credentials, session writes without the CSRF
+        header, bodies that do not fit, and paths that try to leave the clips folder."""
+        before = self.state()
+        anon = Client(self.server.url)
+        token = {"Authorization": f"Bearer {API_TOKEN}"}
+        cookie = (client.cookie or "").split("=", 1)[1]
+        share = ShareLinks(SECRET, 3600).token("ev-crit", "gran", NOW)
+        session_write = {"Origin": client.origin, "Content-Type": "application/json"}
+        mode = {"mode": "supervised", "reason": "x"}
+        tries: list[tuple[str, Client, str, str, object, dict[str, str], set[int]]] = [
+            ("no credentials", anon, "GET", "/api/v1/events", None, {}, {401}),
+            (
+                "forged token",
+                anon,
+                "GET",
+                "/api/v1/events",
+                None,
+                {"Authorization": "Bearer " + "x" * 43},
+                {401},
+            ),
+            (
+                "token cut short",
+                anon,
+                "GET",
+                "/api/v1/events",
+                None,
+                {"Authorization": f"Bearer {API_TOKEN[:-1]}"},
+                {401},
+            ),
+            (
+                "token, Basic scheme",
+                anon,
+                "GET",
+                "/api/v1/events",
+                None,
+                {"Authorization": f"Basic {API_TOKEN}"},
+                {401},
+            ),
+            (
+                "share token as bearer",
+                anon,
+                "GET",
+                "/api/v1/events",
+                None,
+                {"Authorization": f"Bearer {share}"},
+                {401},
+            ),
+            (
+                "session cookie as bearer",
+                anon,
+                "GET",
+                "/api/v1/events",
+                None,
+                {"Authorization": f"Bearer {cookie}"},
+                {401},
+            ),
+            (
+                "token as a cookie",
+                anon,
+                "GET",
+                "/api/v1/events",
+                None,
+                {"Cookie": f"guardian_session={API_TOKEN}"},
+                {401},
+            ),
+            (
+                "forged token, write",
+                anon,
+                "POST",
+                "/api/v1/mode",
+                mode,
+                {"Authorization": "Bearer " + "y" * 43},
+                {401},
+            ),
+            ("token on the HTML page", anon, "GET", "/", None, token, {302}),
+            ("token on an HTML clip", anon, "GET", "/events/ev-crit/clip", None, token, {302}),
+            (
+                "session ack, no CSRF header",
+                client,
+                "POST",
+                "/api/v1/events/ev-crit/ack",
+                {},
+                session_write,
+                {403},
+            ),
+            (
+                "session mode, forged CSRF",
+                client,
+                "POST",
+                "/api/v1/mode",
+                mode,
+                {**session_write, "X-CSRF-Token": "x" * 32},
+                {403},
+            ),
+            (
+                "session mode, evil Origin",
+                client,
+                "POST",
+                "/api/v1/mode",
+                mode,
+                {"Origin": "https://evil.example", "X-CSRF-Token": client.csrf()},
+                {403},
+            ),
+            (
+                "mode, extra field",
+                anon,
+                "POST",
+                "/api/v1/mode",
+                {**mode, "by": "evil"},
+                token,
+                {422},
+            ),
+            ("mode, not JSON", anon, "POST", "/api/v1/mode", b"{mode", token, {400}),
+            (
+                "mode, form body",
+                anon,
+                "POST",
+                "/api/v1/mode",
+                b"mode=supervised",
+                {**token, "Content-Type": "application/x-www-form-urlencoded"},
+                {415},
+            ),
+            (
+                "mode, 100 KB body",
+                anon,
+                "POST",
+                "/api/v1/mode",
+                b"[" + b"1," * 50000 + b"1]",
+                token,
+                {413},
+            ),
+            ("ack, a list body", anon, "POST", "/api/v1/events/ev-crit/ack", [1], token, {422}),
+            (
+                "clip id traversal",
+                anon,
+                "GET",
+                "/api/v1/clips/..%2f..%2fguardian.db/video",
+                None,
+                token,
+                {404},
+            ),
+            (
+                "clip kind traversal",
+                anon,
+                "GET",
+                "/api/v1/clips/ev-crit/..%2f..%2fguardian.yaml",
+                None,
+                token,
+                {404},
+            ),
+            (
+                "snapshot traversal",
+                anon,
+                "GET",
+                "/api/v1/cameras/..%2f..%2fguardian/snapshot",
+                None,
+                token,
+                {404},
+            ),
+            ("PUT /api/v1/mode", anon, "PUT", "/api/v1/mode", None, token, {405}),
+        ]
+        for name, who, method, path, body, headers, expected in tries:
+            try:
+                reply = who.send_json(method, path, body, headers=headers)
+                status: object = reply.status
+                leaked = b"ev-crit" in reply.body and status != 200
+            except (OSError, http.client.HTTPException) as exc:
+                status, leaked = type(exc).__name__, False
+            ok = status in expected and not leaked
+            self.record("API", name, "/".join(map(str, sorted(expected))), status, ok)
+        after = self.state()
+        self.record("API", "nothing changed", "same acks/reviews/modes", after, after == before)
+
     def logout_reuse(self) -> None:
         browser = self.login()
         copied = Client(self.server.url)
@@ -735,6 +910,7 @@ def run_battery(root: Path) -> tuple[list[Case], list[str]]:
             lambda: bench.ranges(client),
             lambda: bench.queries(client),
             lambda: bench.methods(client),
+            lambda: bench.api(client),
             bench.anonymous,
             bench.shares,
             bench.twilio,
@@ -782,7 +958,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"hostile requests handled: {handled} / {len(cases)}")
     result = {
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "machine": platform.machine(),
         "request_timeout": TIMEOUT,
         "seconds": round(time.monotonic() - started, 1),
         "handled": handled,
@@ -791,9 +966,7 @@ def main(argv: list[str] | None = None) -> int:
         "step_errors": errors,
         "cases": [asdict(c) for c in cases],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"written to {args.out}")
+    write_report("hostile_http", result, out=args.out)
     return 0 if handled == len(cases) and not errors else 1
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import threading
@@ -24,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 
-from benchkit import corpus
+from benchkit import corpus, write_report
 
 from guardian.config import (
     ZoneConfig,
@@ -305,13 +304,10 @@ def main() -> None:
             rules_doc = load_yaml(rules_file)
         swim = args.swim_imgsz or args.imgsz
         report = {
-            "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
             "fleet": fleet(args.fleet, args.imgsz, swim, pool, clips, REPO / "models", rules_doc),
         }
         out = args.out.with_name(f"pipeline-fleet{args.fleet}-{args.imgsz}-{swim}.json")
-        out.write_text(json.dumps(report, indent=2))
-        print_fleet(report)
-        print(f"JSON: {out}")
+        write_report(out.stem, report, out=out, show=print_fleet)
         return
 
     root = corpus()
@@ -340,21 +336,12 @@ def main() -> None:
     ]
 
     report = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
         "clips": list(CLIPS),
         "frames_per_camera": args.frames,
         "variants": rows,
         "baselines": baselines,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2))
-
-    print_table(report)
-    print(f"JSON: {args.out}")
+    write_report("pipeline", report, out=args.out, show=print_table)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import cv2
-from benchkit import corpus
+from benchkit import corpus, write_report
 
 from guardian.config.site import DetectionConfig
 from guardian.detection import PoseDetector
@@ -304,7 +304,7 @@ def pipeline_part(
     weights: Path | None,
     only: list[str] | None = None,
 ) -> list[dict[str, object]]:
-    from guardian.cli import run_site
+    from guardian.app import run_site
 
     truth = read_truth(root)
     out: list[dict[str, object]] = []
@@ -479,10 +479,7 @@ def main() -> None:
         "detection": detection,
         "pipeline": pipeline,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    show(result)
-    print(f"\nsaved {path.relative_to(REPO)}")
+    write_report(path.stem, result, out=path, show=show)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,11 @@ ground-truth on-ground frame to the first reading that carried it, false fall al
 and the longest LYING spell; then recall on the falls (A01–A05) and false falls on the
 daily activities (A06–A11).
 
-A fall counts as detected when its ``fall_at`` is no earlier than ``EARLY`` s before
-the estimated onset and the reading that first carries it comes no later than ``LATE``
-s after the estimated on-ground frame. Any other fall on any track is a false alarm.
+Falls are scored by :func:`benchkit.score_fall` (the scorer of every bench script): a
+fall counts as detected when its ``fall_at`` is no earlier than ``EARLY`` s before the
+estimated onset and the reading that first carries it comes no later than ``LATE`` s
+after the estimated on-ground frame; another fall in that window is a repeat; any other
+fall on any track is a false alarm.
 
 The detector costs ~70 ms a frame, so its output (boxes, scores, keypoints of every
 frame) is cached per clip by :func:`guardian.fall.data.clip_detections` in ``--cache``
@@ -25,18 +27,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import corpus
+from benchkit import EARLY, LATE, FallLog, corpus, score_fall, write_report
 
 from guardian.fall.data import (
     IMGSZ,
@@ -50,10 +51,6 @@ from guardian.pose import PostureTracker
 from guardian.records import Posture
 from guardian.tracking import Tracker
 
-#: a fall may be dated this much before the estimated onset (the estimate is ±3–5 frames)
-EARLY = 0.5
-#: ... and must be reported no later than this after the estimated on-ground frame
-LATE = 2.0
 #: file timestamps are an arbitrary epoch plus the position in the clip
 EPOCH = 1_700_000_000.0
 
@@ -64,8 +61,8 @@ def evaluate(truth: FallClip, dets: ClipDetections, step: int) -> dict[str, Any]
     camera = truth.view.removeprefix("upfall-").capitalize()  # upfall-cam1 → Cam1
     tracker = Tracker(truth.name)
     postures = PostureTracker()
-    # fall_at → (first reported, tracks): a fall handed on to a new track is still one fall
-    falls: dict[float, tuple[float, list[int]]] = {}
+    # a fall handed on to a new track keeps its fall_at: still one fall
+    log = FallLog()
     max_lying = 0.0
     cost = 0.0
     track_frames = 0
@@ -78,28 +75,21 @@ def evaluate(truth: FallClip, dets: ClipDetections, step: int) -> dict[str, Any]
         readings = postures.update(tracks, now, width, height)
         cost += time.perf_counter() - t0
         track_frames += len(tracks)
+        log.add(readings, now)
         for r in readings:
-            if r.fall_at is not None:
-                _, ids = falls.setdefault(r.fall_at, (now, []))
-                if r.track_id not in ids:
-                    ids.append(r.track_id)
             if r.posture is Posture.LYING:
                 max_lying = max(max_lying, now - r.since)
 
-    def clip_time(t: float) -> float:
-        return round(t - EPOCH, 3)
-
-    events = [
-        {"fall_at": clip_time(at), "reported": clip_time(seen), "tracks": ids}
-        for at, (seen, ids) in sorted(falls.items(), key=lambda kv: kv[1][0])
+    fires = [
+        replace(f, fall_at=round(f.fall_at - EPOCH, 3), reported=round(f.reported - EPOCH, 3))
+        for f in log.fires()
     ]
-    detected = None
-    if truth.is_fall and truth.onset is not None and truth.on_ground is not None:
-        onset, ground = truth.onset / truth.fps, truth.on_ground / truth.fps
-        for ev in events:
-            if ev["fall_at"] >= onset - EARLY and ev["reported"] <= ground + LATE:
-                detected = ev
-                break
+    score = score_fall(
+        fires,
+        is_fall=truth.is_fall,
+        onset_s=None if truth.onset is None else truth.onset / truth.fps,
+        on_ground_s=None if truth.on_ground is None else truth.on_ground / truth.fps,
+    )
     row: dict[str, Any] = {
         "clip": Path(truth.path).name,
         "activity": truth.name.split("_")[2],  # UPFall_S1_A01_T1_Cam1 → A01
@@ -107,16 +97,16 @@ def evaluate(truth: FallClip, dets: ClipDetections, step: int) -> dict[str, Any]
         "camera": camera,
         "is_fall": truth.is_fall,
         "frames": sum(1 for i, _, _ in frames if i % step == 0),
-        "falls": events,
-        "detected": detected is not None,
-        "false_falls": len(events) - (1 if detected else 0),
+        "falls": [f.as_dict() for f in fires],
+        "detected": score.detected is not None,
+        "false_falls": len(score.false),
+        "repeats": len(score.repeats),
         "max_lying_s": round(max_lying, 2),
         "cost_us_per_track": round(1e6 * cost / max(1, track_frames), 1),
     }
-    if detected is not None and truth.on_ground is not None:
-        ground = truth.on_ground / truth.fps
-        row["delay_s"] = round(detected["reported"] - ground, 2)
-        row["fall_at_vs_ground_s"] = round(detected["fall_at"] - ground, 2)
+    if score.detected is not None:
+        row["delay_s"] = score.delay_s
+        row["fall_at_vs_ground_s"] = score.fall_at_vs_ground_s
     return row
 
 
@@ -177,7 +167,8 @@ def print_table(report: dict[str, Any]) -> None:
     print(
         "\ndelay: first reading carrying fall_at minus the on-ground frame; fall_at s: the "
         f"fall_at itself minus it.\ndetected = fall_at ≥ onset − {EARLY} s and reported ≤ "
-        f"on-ground + {LATE} s; any other fall on any track is false."
+        f"on-ground + {LATE} s; another one in that window is a repeat; any other fall on "
+        "any track is false (benchkit.score_fall)."
     )
 
 
@@ -209,11 +200,6 @@ def main() -> None:
             print(f"… {Path(truth.path).name}", file=sys.stderr, flush=True)
             rows.append(evaluate(truth, clip_detections(truth, root, cache_dir=cache), step))
     report = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
         "fps": args.fps,
         "step": step,
         "detector": {"model": "yolo11n-pose", "backend": "onnx", "imgsz": IMGSZ},
@@ -222,11 +208,7 @@ def main() -> None:
         "clips": rows,
         "summary": summary(rows),
     }
-    out = args.out or REPO / "bench" / "results" / f"posture-{args.fps}fps.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
-    print_table(report)
-    print(f"JSON: {out}")
+    write_report(f"posture-{args.fps}fps", report, out=args.out, show=print_table)
 
 
 if __name__ == "__main__":

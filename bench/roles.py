@@ -37,7 +37,6 @@ import hashlib
 import json
 import os
 import pickle
-import platform
 import statistics
 import sys
 import time
@@ -52,7 +51,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import corpus
+from benchkit import corpus, write_report
 
 from guardian.detection import PoseDetector
 from guardian.identity import proportions
@@ -404,7 +403,6 @@ def main() -> None:
             "Child results exist only for synthetic keypoint sets built from published growth "
             "figures (rows marked synthetic)."
         ),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "cost_ms": {
             "face_model_load_once": round(load_ms, 1),
             "face_per_estimate_median": round(statistics.median(face_ms), 2) if face_ms else None,
@@ -419,10 +417,7 @@ def main() -> None:
         "sightings": [asdict(s) for s in sightings],
         "synthetic_children": synth,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1))
-    print_table(result)
-    print(f"\nwritten to {args.out}")
+    write_report("roles", result, out=args.out, show=print_table)
 
 
 def print_table(result: dict[str, Any]) -> None:

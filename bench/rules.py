@@ -16,13 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
 import random
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from benchkit import describe, write_report
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -173,7 +174,7 @@ def measure(n_rules: int, n_tracks: int, frames: int, fps: float) -> dict[str, A
 
 
 def show(results: dict[str, Any]) -> None:
-    print(f"rule engine, {results['machine']}")
+    print(f"rule engine, {describe(results['machine'])}")
     print(
         f"{'rules':>6} {'tracks':>6} {'events':>7} {'mean ms':>8} {'median':>8} {'p95':>8} {'max':>8}"
     )
@@ -204,12 +205,9 @@ def main() -> None:
         for r, t in sorted({(10, 5), (100, 5), (args.rules, args.tracks), (100, 40)})
     ]
     results = {
-        "machine": f"{platform.processor() or platform.machine()}, python {platform.python_version()}",
         "runs": runs,
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
-    show(results)
+    write_report("rules", results, out=args.out, show=show)
 
 
 if __name__ == "__main__":

@@ -51,14 +51,18 @@ from guardian.config.loader import exists, is_dir, is_file
 from guardian.config.review import ReviewConfig
 from guardian.rules import RuleSet, load_rules
 from guardian.rules.builtin import BUILTIN_PATH, builtin_documents
-from guardian.rules.config import rule_model
+from guardian.rules.conditions import RoleConfig
+from guardian.rules.config import RuleConfig, rule_model
+from guardian.rules.fields import KindConfig
+from guardian.rules.registry import ACTIONS
+from guardian.rules.triggers import OccupancyTest
+from guardian.vocab import REMOTE_CHANNELS
 
 #: how long ``--probe`` waits for a camera's first frame
 PROBE_TIMEOUT = 8.0
 #: FFmpeg open / read timeout for a probed network stream, in ms
 PROBE_STREAM_TIMEOUT_MS = 5000
 #: channels that reach a person away from this machine
-_REMOTE_CHANNELS = ("sms", "push")
 _CHANNEL_ENV = {"sms": "phone_env", "push": "push_env"}
 _TWILIO_KEYS = ("account_sid_env", "auth_token_env", "from_env")
 _WILDCARD_HOSTS = ("", "0.0.0.0", "::")
@@ -359,7 +363,7 @@ def _warning(doc: YamlDocument, loc: Sequence[str | int], message: str, **kw: An
 class _Rule:
     """A rule that loaded and is enabled: its config, and where to point at its parts."""
 
-    config: Any
+    config: RuleConfig
     doc: YamlDocument
     loc: tuple[str | int, ...]
     #: for a built-in rule: the pool_area zone it was made for (what the user can see)
@@ -396,7 +400,7 @@ def _rule_configs(site: _Site, rules: RuleSet) -> Iterator[_Rule]:
                 continue
             if not runtime.builtin and not runtime.source.startswith(f"{doc.path}:"):
                 continue
-            config: Any = _valid(model, raw)
+            config = _valid(model, raw)
             if config is None:
                 continue
             area = None
@@ -422,7 +426,7 @@ def _rule_documents(site: _Site) -> list[YamlDocument]:
     return documents
 
 
-def _never(test: Any) -> bool:
+def _never(test: OccupancyTest) -> bool:
     """True when a head-count test can never match while every person's role is unknown."""
     for people in range(0, 101):
         as_role = test.unknown_as
@@ -442,10 +446,14 @@ _IDENTITY_HINT = "add an 'identity:' section to the site file (README, 'Identity
 
 def _role_blind(site: _Site, rule: _Rule) -> Iterator[Problem]:
     """Counts of adults and children, and role conditions, on a site without identity."""
-    parts = [("triggers", i, t) for i, t in enumerate(rule.config.triggers)]
+    parts: list[tuple[str, int, KindConfig]] = [
+        ("triggers", i, t) for i, t in enumerate(rule.config.triggers)
+    ]
     parts += [("conditions", i, c) for i, c in enumerate(rule.config.conditions)]
     for section, index, part in parts:
-        if part.kind == "occupancy" and (part.adults is not None or part.children is not None):
+        if isinstance(part, OccupancyTest) and (
+            part.adults is not None or part.children is not None
+        ):
             what = f"occupancy '{part.describe()}'"
             head = (
                 f"{rule.name}: {what} counts adults or children, but the site has no "
@@ -465,7 +473,7 @@ def _role_blind(site: _Site, rule: _Rule) -> Iterator[Problem]:
                     "'people:' if anybody will do"
                 )
             yield rule.at(section, index, message=message)
-        elif part.kind == "role" and not set(part.roles) - {"adult", "child"}:
+        elif isinstance(part, RoleConfig) and not set(part.roles) - {"adult", "child"}:
             roles = ", ".join(part.roles)
             yield rule.at(
                 section,
@@ -492,7 +500,7 @@ def _unreached(site: _Site, rule: _Rule) -> Iterator[Problem]:
             continue
         targets = [c for c in contacts if not listed or c.id in listed]
         for k, channel in enumerate(channels):
-            if channel not in _REMOTE_CHANNELS:
+            if channel not in REMOTE_CHANNELS:
                 continue
             if any(channel in c.channels for c in targets):
                 continue
@@ -509,7 +517,7 @@ def _unreached(site: _Site, rule: _Rule) -> Iterator[Problem]:
                 index,
                 "channels",
                 k,
-                message=f"{rule.name}: {action.kind} on {channel}, but {why} — nobody gets it; "
+                message=f"{rule.name}: {ACTIONS.of(action).name} on {channel}, but {why} — nobody gets it; "
                 f"{fix}",
             )
 
@@ -649,7 +657,7 @@ def _review_url(site: _Site) -> Iterator[Problem]:
             f"listens only on {review.host} — set review.host to the address the url names, "
             "or point the url at your TLS reverse proxy"
         )
-    elif loop_url and any(ch in _REMOTE_CHANNELS for _, c in site.contacts for ch in c.channels):
+    elif loop_url and any(ch in REMOTE_CHANNELS for _, c in site.contacts for ch in c.channels):
         message = (
             f"review url {url} is this machine's own address: links in sms and push alerts "
             "open on the phone that gets them, where it leads nowhere — give the address "

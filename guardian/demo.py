@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import shutil
-import sys
 from pathlib import Path
 
 import cv2
@@ -138,43 +137,34 @@ storage:
 """
 
 
-def run_demo(workdir: Path) -> int:
-    from guardian.cli import run_site
-    from guardian.rules.actions import event_text
-    from guardian.store import Store
+class DemoError(RuntimeError):
+    """The demo cannot be built here (its zone and rule files are missing)."""
 
-    workdir = workdir.resolve()
+
+def demo_files() -> tuple[Path, Path]:
+    """The example zone and rule files the demo uses (DemoError when missing)."""
     zones, rules = REPO / "zones" / "demo.yaml", REPO / "rules" / "demo.yaml"
     if not zones.is_file() or not rules.is_file():
-        print(
-            f"the demo needs {zones} and {rules}: run it from a Guardian checkout", file=sys.stderr
-        )
-        return 1
-    models = REPO / "models"
+        raise DemoError(f"the demo needs {zones} and {rules}: run it from a Guardian checkout")
+    return zones, rules
+
+
+def clear_demo(workdir: Path) -> None:
+    """Remove an earlier demo run's database and clips from ``workdir``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    db = workdir / "guardian.db"
-    for stale in (db, workdir / "guardian.db-wal", workdir / "guardian.db-shm"):
-        stale.unlink(missing_ok=True)
-    shutil.rmtree(workdir / "clips", ignore_errors=True)  # clips of an earlier demo run
-    print(f"building the demo scene in {workdir} (people cut from ultralytics' sample photos)…")
+    for stale in ("guardian.db", "guardian.db-wal", "guardian.db-shm"):
+        (workdir / stale).unlink(missing_ok=True)
+    shutil.rmtree(workdir / "clips", ignore_errors=True)
+
+
+def write_demo_site(workdir: Path, zones: Path, rules: Path) -> Path:
+    """Build the scene in ``workdir`` and write its site file; returns the site file."""
+    models = REPO / "models"
     detector = PoseDetector(models_dir=models, imgsz=640)
     scene = build_scene(workdir / "scene.mp4", detector)
     site = workdir / "guardian.yaml"
     site.write_text(SITE.format(scene=scene, fps=FPS, zones=zones, rules=rules, models=models))
-    print(f"running: guardian run --config {site}")
-    code = run_site(site, record=workdir / "observations.jsonl")
-    if code != 0:
-        return code
-    with Store(db) as store:
-        events = store.events()
-        clips = {e.event_id: store.clip_for_event(e.event_id) for e in events}
-    print(f"\n{len(events)} event(s) in {db}:")
-    for e in events:
-        print(f"  {e.event_id}  {event_text(e)}")
-        clip = clips[e.event_id]
-        if clip is not None and clip.status == "written":
-            print(f"    clip: {workdir / 'clips' / clip.path} ({clip.duration:.1f} s, H.264)")
-        elif clip is not None:
-            print(f"    clip {clip.status}: {clip.reason or '-'}")
-    print(f"\nthe same in the terminal: guardian review --config {site} --since today")
-    return 0 if events else 1
+    return site
+
+
+__all__ = ["DemoError", "build_scene", "clear_demo", "demo_files", "write_demo_site"]

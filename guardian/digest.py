@@ -11,16 +11,18 @@ digest is sent once however often the job runs (a restart at 07:00, a manual
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
+from guardian.config.cron import crontab_trigger
+from guardian.health_report import health_report
 from guardian.review.queries import last_night
 from guardian.store import Delivery, Store
+from guardian.timefmt import day, weekday_minute
+from guardian.vocab import SEVERITY_ORDER, DeliveryStatus, Severity
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("guardian.digest")
 
-_SEVERITY_ORDER = {"critical": 0, "warning": 1, "info": 2}
 #: events listed one per line (the rest are only counted)
 MAX_LINES = 8
 
@@ -43,7 +44,7 @@ class DigestEvent:
     event_id: str
     rule_id: str
     alias: str
-    severity: str
+    severity: Severity
     camera: str
     zone: str | None
     started_at: float
@@ -56,7 +57,7 @@ class RuleCount:
 
     rule_id: str
     alias: str
-    severity: str
+    severity: Severity
     count: int
     unacknowledged: int
 
@@ -79,37 +80,33 @@ class Digest:
 
     @property
     def critical(self) -> int:
-        return sum(1 for e in self.events if e.severity == "critical")
+        return sum(1 for e in self.events if e.severity == Severity.CRITICAL)
 
     @property
     def unacknowledged_critical(self) -> int:
-        return sum(1 for e in self.events if e.severity == "critical" and not e.acknowledged)
+        return sum(1 for e in self.events if e.severity == Severity.CRITICAL and not e.acknowledged)
 
     def text(self) -> str:
         """The digest as sent: short lines, fit for an SMS or a push."""
-        zone = ZoneInfo(self.timezone)
-        start = dt.datetime.fromtimestamp(self.start, zone)
-        end = dt.datetime.fromtimestamp(self.end, zone)
-        lines = [f"{self.site_name} digest {start:%a %d %b %H:%M} to {end:%a %d %b %H:%M}"]
+        start = weekday_minute(self.start, self.timezone)
+        end = weekday_minute(self.end, self.timezone)
+        lines = [f"{self.site_name} digest {start} to {end}"]
         if not self.events:
             lines.append("No events.")
         else:
             by_severity = Counter(e.severity for e in self.events)
             counts = ", ".join(
-                f"{by_severity[s]} {s}"
-                for s in sorted(by_severity, key=lambda s: _SEVERITY_ORDER.get(s, 3))
+                f"{by_severity[s]} {s}" for s in sorted(by_severity, key=SEVERITY_ORDER.index)
             )
             lines.append(f"{len(self.events)} event(s): {counts}.")
             if self.unacknowledged_critical:
                 lines.append(f"{self.unacknowledged_critical} critical NOT ACKNOWLEDGED.")
-            shown = [e for e in self.events if e.severity != "info"][:MAX_LINES]
+            shown = [e for e in self.events if e.severity != Severity.INFO][:MAX_LINES]
             for event in shown:
-                when = dt.datetime.fromtimestamp(event.started_at, zone)
+                when = weekday_minute(event.started_at, self.timezone)
                 flag = "" if event.acknowledged else " - not acknowledged"
                 where = event.camera + (f"/{event.zone}" if event.zone else "")
-                lines.append(
-                    f"{event.severity.upper()} {when:%a %d %b %H:%M} {event.alias} ({where}){flag}"
-                )
+                lines.append(f"{event.severity.upper()} {when} {event.alias} ({where}){flag}")
             per_rule = "; ".join(
                 f"{r.alias} {r.count}"
                 + (f" ({r.unacknowledged} unack.)" if r.unacknowledged else "")
@@ -142,7 +139,7 @@ def build_digest(
                 event_id=e.event_id,
                 rule_id=e.rule_id,
                 alias=e.rule_alias,
-                severity=e.severity.value,
+                severity=e.severity,
                 camera=e.camera,
                 zone=e.zone,
                 started_at=e.started_at,
@@ -150,7 +147,7 @@ def build_digest(
             )
             for e in events
         ),
-        key=lambda e: (_SEVERITY_ORDER.get(e.severity, 3), e.started_at),
+        key=lambda e: (SEVERITY_ORDER.index(e.severity), e.started_at),
     )
     counts: dict[str, list[DigestEvent]] = {}
     for event in listed:
@@ -163,12 +160,12 @@ def build_digest(
                 severity=items[0].severity,
                 count=len(items),
                 unacknowledged=sum(
-                    1 for e in items if not e.acknowledged and e.severity == "critical"
+                    1 for e in items if not e.acknowledged and e.severity == Severity.CRITICAL
                 ),
             )
             for rule_id, items in counts.items()
         ),
-        key=lambda r: (_SEVERITY_ORDER.get(r.severity, 3), -r.count, r.rule_id),
+        key=lambda r: (SEVERITY_ORDER.index(r.severity), -r.count, r.rule_id),
     )
     in_range = store.deliveries(since=start, until=end)
     return Digest(
@@ -178,8 +175,8 @@ def build_digest(
         end=end,
         events=tuple(listed),
         rules=tuple(rules),
-        suppressed=sum(1 for d in in_range if d.status == "suppressed"),
-        failed=sum(1 for d in in_range if d.status == "failed" and d.kind != "digest"),
+        suppressed=sum(1 for d in in_range if d.status == DeliveryStatus.SUPPRESSED),
+        failed=sum(1 for d in in_range if d.status == DeliveryStatus.FAILED and d.kind != "digest"),
         review_url=review_url or None,
         health=health_lines(store, site, start=start, end=end),
     )
@@ -191,8 +188,6 @@ def build_digest(
 def health_lines(store: Store, site: SiteConfig, *, start: float, end: float) -> tuple[str, ...]:
     """What watched [start, end): ``Watched 22:00-07:00: pool camera offline 02:14-02:31.``
     (ASCII dashes: an SMS stays in the GSM alphabet)."""
-    from guardian.health_report import health_report
-
     report = health_report(
         store,
         since=start,
@@ -261,16 +256,16 @@ def queue_digest(
     when the scheduled one went out today."""
     start = default_window(now, site)[0] if start is None else start
     digest = build_digest(store, site, start=start, end=now, review_url=review_url)
-    day = dt.datetime.fromtimestamp(now, ZoneInfo(site.site.timezone)).date().isoformat()
+    today = day(now, site.site.timezone)
     text = digest.text()
     queued = []
     for channel, contact in digest_recipients(site):
         delivery = store.enqueue_delivery(
-            dedup_key=digest_key(day, channel, contact, manual=now if manual else None),
+            dedup_key=digest_key(today, channel, contact, manual=now if manual else None),
             event_id=None,
             rule_id=None,
             kind="digest",
-            severity="info",
+            severity=Severity.INFO,
             channel=channel,
             contact=contact,
             message=text,
@@ -282,14 +277,12 @@ def queue_digest(
     else:
         for delivery in queued:
             outbox.send(delivery, now=now)
-    log.info("digest of %s: %d event(s), %d delivery(ies)", day, len(digest.events), len(queued))
+    log.info("digest of %s: %d event(s), %d delivery(ies)", today, len(digest.events), len(queued))
     return digest, queued
 
 
 def digest_trigger(site: SiteConfig) -> CronTrigger:
     """When the digest runs: ``alerts.digest.cron`` in the site's time zone."""
-    from guardian.config.site import crontab_trigger
-
     return crontab_trigger(site.alerts.digest.cron, site.site.timezone)
 
 

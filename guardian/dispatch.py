@@ -16,7 +16,6 @@ siren) run at once, stored or not.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import sqlite3
 import subprocess
@@ -25,11 +24,11 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
-from zoneinfo import ZoneInfo
+from typing import TextIO
 
 from guardian.alerts import Outbox
 from guardian.alerts.escalation import Escalator
+from guardian.clips import ClipRecorder
 from guardian.effects import CommandRequest, Effects, StateChange
 from guardian.modes import ModeManager
 from guardian.records import Event, HealthChange, Observation
@@ -38,9 +37,7 @@ from guardian.rules.actions import event_text
 from guardian.rules.base import Pending
 from guardian.rules.engine import format_pending
 from guardian.store import Store
-
-if TYPE_CHECKING:
-    from guardian.clips import ClipRecorder
+from guardian.timefmt import stamp
 
 log = logging.getLogger("guardian.dispatch")
 
@@ -66,8 +63,7 @@ class _Batch:
         self.events += other.events
         self.state += other.state
         self.health += other.health
-        for name in ("notifications", "modes", "prompts", "escalations", "clips"):
-            getattr(self.effects, name).extend(getattr(other.effects, name))
+        self.effects.extend(other.effects)
 
 
 class Dispatcher:
@@ -82,6 +78,7 @@ class Dispatcher:
         *,
         out: TextIO | None = None,
         clips: ClipRecorder | None = None,
+        escalator: Escalator | None = None,
     ) -> None:
         self.engine = engine
         #: every event gets a clip (clips.enabled); None: no clips are written
@@ -89,7 +86,8 @@ class Dispatcher:
         self.store = store
         self.outbox = outbox
         self.modes = modes
-        self.escalator = Escalator(store)
+        #: escalations of events not acknowledged (default: without links)
+        self.escalator = escalator if escalator is not None else Escalator(store)
         self.out = out
         self.commands: list[threading.Thread] = []
         #: what could not be stored yet (another process holds the database)
@@ -233,9 +231,8 @@ class Dispatcher:
 def format_event(event: Event, timezone: str = "UTC") -> str:
     """The console line of an event, its time in the site's ``timezone``:
     ``EVENT 2026-11-23 14:02:26 [critical] Possible submersion: … rule=submersion id=…``."""
-    when = dt.datetime.fromtimestamp(event.started_at, ZoneInfo(timezone))
     return (
-        f"EVENT {when:%Y-%m-%d %H:%M:%S} [{event.severity.value}] {event_text(event)} "
+        f"EVENT {stamp(event.started_at, timezone)} [{event.severity.value}] {event_text(event)} "
         f"rule={event.rule_id} id={event.event_id}"
     )
 

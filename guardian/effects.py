@@ -8,7 +8,9 @@ runs. Replay collects the same batch and prints it instead.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+
+from guardian.vocab import Channel, Mode, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +20,8 @@ class Notification:
     key: str
     event_id: str | None
     rule_id: str | None
-    severity: str
-    channel: str
+    severity: Severity
+    channel: Channel
     contact: str
     message: str
     kind: str = "alert"
@@ -31,7 +33,7 @@ class ModeRequest:
     ``duration`` (seconds from when the switch happens, e.g. when a prompt is answered)
     is used when ``until`` is not given."""
 
-    mode: str
+    mode: Mode
     until: float | None = None
     by: str = ""
     reason: str = ""
@@ -61,7 +63,7 @@ class EscalationRequest:
 
     event_id: str
     rule_id: str
-    severity: str
+    severity: Severity
     contacts: tuple[str, ...]
     channels: tuple[str, ...]
     after: float
@@ -118,6 +120,11 @@ class Effects:
 
     def record_clip(self, request: ClipRequest) -> None:
         self.clips.append(request)
+
+    def extend(self, other: Effects) -> None:
+        """Add every request of ``other`` after this batch's own, kind by kind."""
+        for kind in fields(self):
+            getattr(self, kind.name).extend(getattr(other, kind.name))
 
     def __bool__(self) -> bool:
         return bool(

@@ -23,12 +23,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from guardian.records import HealthProblem, HealthSpan, WatchSpan
 from guardian.store import Store
+from guardian.timefmt import day, day_month_minute, hour_minute
 
 #: a run whose last heartbeat is older than this is not running (it beats every ~5 s);
 #: watched intervals closer than this are one interval, and shorter gaps are not reported
@@ -223,12 +222,11 @@ def camera_name(camera: str) -> str:
 
 
 def _fmt(ts: float, timezone: str, *, long: bool) -> str:
-    local = datetime.fromtimestamp(ts, ZoneInfo(timezone))
-    return local.strftime("%d %b %H:%M" if long else "%H:%M")
+    return day_month_minute(ts, timezone) if long else hour_minute(ts, timezone)
 
 
 def _day(ts: float, timezone: str) -> str:
-    return datetime.fromtimestamp(ts, ZoneInfo(timezone)).date().isoformat()
+    return day(ts, timezone)
 
 
 def _live(span: WatchSpan, now: float, stale_after: float) -> bool:

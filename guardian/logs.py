@@ -11,21 +11,28 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from typing import TextIO
-from zoneinfo import ZoneInfo
+
+from guardian.timefmt import local_time, stamp
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class SiteFormatter(logging.Formatter):
-    """``%(asctime)s`` in ``zone`` (None: the machine's local time)."""
+    """``%(asctime)s`` in ``zone`` (an IANA name; None: the machine's local time)."""
 
-    zone: ZoneInfo | None = None
+    zone: str | None = None
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        when = dt.datetime.fromtimestamp(record.created, self.zone).astimezone(self.zone)
         if datefmt:
-            return when.strftime(datefmt)
-        return f"{when:%Y-%m-%d %H:%M:%S},{int(record.msecs):03d}"
+            return self._local(record.created).strftime(datefmt)
+        if self.zone is None:  # no site file read yet: the machine's clock
+            return f"{self._local(record.created):%Y-%m-%d %H:%M:%S},{int(record.msecs):03d}"
+        return f"{stamp(record.created, self.zone)},{int(record.msecs):03d}"
+
+    def _local(self, created: float) -> dt.datetime:
+        if self.zone is None:
+            return dt.datetime.fromtimestamp(created).astimezone()
+        return local_time(created, self.zone)
 
 
 def setup_logging(verbose: int = 0, stream: TextIO | None = None) -> None:
@@ -45,7 +52,8 @@ def setup_logging(verbose: int = 0, stream: TextIO | None = None) -> None:
 
 def use_site_timezone(timezone: str) -> None:
     """From now on, log times are in ``timezone`` (the site's ``site.timezone``)."""
-    SiteFormatter.zone = ZoneInfo(timezone)
+    local_time(0.0, timezone)  # an unknown zone fails here, not in every log line
+    SiteFormatter.zone = timezone
 
 
 __all__ = ["SiteFormatter", "setup_logging", "use_site_timezone"]

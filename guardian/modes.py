@@ -14,30 +14,14 @@ so ``guardian mode`` can say why the site is in the mode it is in.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from guardian.config.durations import MAX_SUPERVISED, SUPERVISED_LIMIT
 from guardian.effects import ModeRequest
 from guardian.store import ModeState, Store
-from guardian.timefmt import format_duration, local_time, minute
-
-#: the site modes; the first is the default
-MODES = ("unsupervised", "supervised")
-
-
-@contextmanager
-def write_transaction(store: Store) -> Iterator[None]:
-    """``store.transaction()`` that takes SQLite's write lock first (BEGIN IMMEDIATE).
-
-    What is read inside cannot be changed by another process before the writes, so two
-    processes never act twice on the same state (one expiry, one escalation step).
-    """
-    with store.transaction():
-        if not store.db.conn.in_transaction:
-            store.db.execute("BEGIN IMMEDIATE")
-        yield
+from guardian.timefmt import day, format_duration, hour_minute, local_date, minute
+from guardian.vocab import MODES, Mode
 
 
 class ModeManager:
@@ -65,7 +49,7 @@ class ModeManager:
 
     def ends_at(self, state: ModeState) -> float | None:
         """When ``state`` ends by itself: None unless supervised."""
-        if state.mode != "supervised":
+        if state.mode != Mode.SUPERVISED:
             return None
         return state.until if state.until is not None else state.since + self.supervised_for
 
@@ -76,12 +60,12 @@ class ModeManager:
         end = self.ends_at(state)
         if end is None or now < end:
             return state
-        with write_transaction(self.store):
+        with self.store.write_transaction():
             return self._expire(now)
 
     def switch(
         self,
-        mode: str,
+        mode: Mode | str,
         *,
         until: float | None = None,
         duration: float | None = None,
@@ -97,11 +81,12 @@ class ModeManager:
         """
         if mode not in MODES:
             raise ValueError(f"unknown mode '{mode}' — use one of: {', '.join(MODES)}")
+        mode = Mode(mode)
         if until is not None and duration is not None:
             raise ValueError("give an end time or a duration for the supervised mode, not both")
         now = self.clock()
         end: float | None = None
-        if mode == "supervised":
+        if mode == Mode.SUPERVISED:
             if duration is not None:
                 if not duration > 0:
                     raise ValueError("the duration of a supervised mode must be more than 0")
@@ -122,9 +107,9 @@ class ModeManager:
             if end <= now:
                 raise ValueError(f"the end of the supervised mode ({when}) has already passed")
         request = ModeRequest(mode, end, by=by, reason=reason, source=source)
-        with write_transaction(self.store):
+        with self.store.write_transaction():
             self._expire(now)  # an ended supervised mode is recorded as ended first
-            return self.store._add_mode_change(request, now)
+            return self.store.mode_log.add(request, now)
 
     def _expire(self, now: float) -> ModeState:
         """Inside a write transaction: end the stored supervised mode if it is over."""
@@ -132,23 +117,22 @@ class ModeManager:
         end = self.ends_at(state)
         if end is None or now < end:
             return state  # not due, or another caller has just written the expiry
-        ended = local_time(end, self.timezone)
-        when = ended.strftime("%H:%M")
-        if ended.date() != local_time(now, self.timezone).date():
-            when += f" on {ended.date().isoformat()}"
+        when = hour_minute(end, self.timezone)
+        if local_date(end, self.timezone) != local_date(now, self.timezone):
+            when += f" on {day(end, self.timezone)}"
         request = ModeRequest(
-            "unsupervised",
+            Mode.UNSUPERVISED,
             None,
             by="guardian",
             reason=f"supervised mode ended at {when}",
             source="expiry",
         )
         # dated when it really ended (never before the change it ends), not when noticed
-        return self.store._add_mode_change(request, max(end, state.since))
+        return self.store.mode_log.add(request, max(end, state.since))
 
 
 __all__ = [
     "MODES",
+    "Mode",
     "ModeManager",
-    "write_transaction",
 ]

@@ -52,7 +52,7 @@ def to_json(obs: Observation) -> str:
             "role": t.role,
             "person": t.person_id,
             **({"responsible": True} if t.responsible else {}),
-            **({"name": t.name} if t.name is not None else {}),
+            **({"name": t.enrolled_id} if t.enrolled_id is not None else {}),  # key kept
             **({"label": t.label} if t.label != "person" else {}),
         }
         for t in obs.tracks
@@ -110,7 +110,7 @@ def from_json(line: str) -> Observation:
             role=t.get("role", "unknown"),
             person_id=t.get("person"),
             responsible=bool(t.get("responsible", False)),
-            name=t.get("name"),
+            enrolled_id=t.get("name"),
             label=t.get("label", "person"),
         )
         for t in d["tracks"]

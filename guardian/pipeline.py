@@ -8,32 +8,25 @@ one queue, so the rule engine, the store and the outbox live on a single thread.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
-import os
 import queue
 import sqlite3
-import sys
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import Protocol, TextIO
 
-from guardian.alerts import build_outbox
-from guardian.alerts.escalation import Escalator
-from guardian.clips import CameraClips, add_retention_job, build_recorder
-from guardian.config import CameraConfig, SiteBundle, ZoneConfig
-from guardian.config.pose import build_posture_tracker
-from guardian.detection import PoseDetector
-from guardian.digest import add_digest_job
+from guardian.alerts import Outbox
+from guardian.clips import CameraClips, ClipRecorder
+from guardian.config import SiteBundle, SiteConfig, ZoneConfig
 from guardian.dispatch import FINAL_WAIT, RETRY_WAIT, Dispatcher
-from guardian.health import CameraHealthMonitor, build_monitor
+from guardian.health import CameraHealthMonitor
+from guardian.identity.manager import CameraIdentity, SiteIdentity
 from guardian.modes import ModeManager
 from guardian.observations import ObservationWriter
-from guardian.pose import PostureTracker
+from guardian.pose import PostureEstimator, PostureTracker
 from guardian.records import (
     Detection,
     Event,
@@ -46,19 +39,16 @@ from guardian.records import (
     TrackState,
 )
 from guardian.relook import Relook
-from guardian.review.auth import escalation_link_maker
-from guardian.rules import RuleContext, RuleEngine, RuleSet
+from guardian.rules import RuleEngine
 from guardian.rules.base import Pending
 from guardian.scene import SceneWatcher
 from guardian.scheduler import Scheduler, catch_up
-from guardian.sources import FrameSource, SourceError, open_source
+from guardian.snapshots import Snapshots
+from guardian.sources import FrameSource, SourceError
 from guardian.store import Delivery, Store
-from guardian.swim.detector import SWIMMER_LABEL, WaterDetector, shipped_swimmer_path
+from guardian.swim.detector import SWIMMER_LABEL
 from guardian.tracking import Tracker
 from guardian.zones import Zone, ZoneTracker
-
-if TYPE_CHECKING:
-    from guardian.identity.manager import CameraIdentity, SiteIdentity
 
 log = logging.getLogger("guardian.pipeline")
 
@@ -116,7 +106,7 @@ class CameraPipeline:
         times: StageTimes | None = None,
         *,
         scene_zones: Iterable[str] = (),
-        postures: PostureTracker | None = None,
+        postures: PostureEstimator | None = None,
         identity: CameraIdentity | None = None,
         relook: Relook | None = None,
         keep_down: float = 0.0,
@@ -128,7 +118,7 @@ class CameraPipeline:
         self.times = times or StageTimes()
         #: zones watched for new objects (background changes); none: no scene stage
         self.scene_zones = frozenset(scene_zones)
-        self.postures = postures if postures is not None else PostureTracker()
+        self.postures: PostureEstimator = postures if postures is not None else PostureTracker()
         #: appearance samples of new, unidentified tracks (the site identity's camera half)
         self.identity = identity
         #: the second look around people just lost (None: no second look)
@@ -267,8 +257,11 @@ class CameraWorker(threading.Thread):
         clips: CameraClips | None = None,
         health: CameraHealthMonitor | None = None,
         clock: Callable[[], float] = time.time,
+        snapshots: Snapshots | None = None,
     ) -> None:
         super().__init__(name=f"camera-{pipeline.camera}", daemon=True)
+        #: the camera's latest picture for the zone editor (one JPEG a minute at most)
+        self.snapshots = snapshots
         #: the camera's clip ring: every frame is handed to it (never blocks)
         self.clips = clips
         self.open_source = open_source
@@ -310,6 +303,8 @@ class CameraWorker(threading.Thread):
                     t1 = time.perf_counter()
                     self.clips.push(frame)
                     self.pipeline.times.add("clips", time.perf_counter() - t1)
+                if self.snapshots is not None:
+                    self.snapshots.save(frame.camera, frame.image, self.status.last_frame)
                 obs = self.pipeline.process(frame)
                 self._put(obs)
                 self.status.processed += 1
@@ -338,6 +333,34 @@ class CameraWorker(threading.Thread):
                     return
 
 
+@dataclass(frozen=True)
+class CameraParts:
+    """What one camera's worker runs: its frames, its pipeline, its clip ring and its
+    health monitor (None: no clips, or health off)."""
+
+    camera: str
+    open_source: Callable[[], FrameSource]
+    pipeline: CameraPipeline
+    clips: CameraClips | None = None
+    monitor: CameraHealthMonitor | None = None
+
+
+class CameraBuilder(Protocol):
+    """Builds every enabled camera's parts when a run starts (models load then)."""
+
+    def build(self) -> list[CameraParts]: ...
+
+
+def live_cameras(site: SiteConfig) -> list[str]:
+    """The enabled cameras that stream (a URL or a USB device)."""
+    return [c.id for c in site.cameras if c.enabled and c.source_kind in ("url", "usb")]
+
+
+def file_cameras(site: SiteConfig) -> list[str]:
+    """The enabled cameras that play a video file (their timers end with it)."""
+    return [c.id for c in site.cameras if c.enabled and c.source_kind not in ("url", "usb")]
+
+
 #: seconds a run on video files that ended by itself gives alerts still pending (a retry
 #: after a provider error) to go out before it ends; the rest go at the next start
 DRAIN_LIMIT = 20.0
@@ -359,80 +382,59 @@ class Runner:
     def __init__(
         self,
         bundle: SiteBundle,
-        rules: RuleSet,
-        store: Store,
         *,
-        record: Path | None = None,
-        out: TextIO | None = None,
+        store: Store,
+        side: Store,
+        engine: RuleEngine,
+        modes: ModeManager,
+        dispatcher: Dispatcher,
+        outbox: Outbox,
+        scheduler: Scheduler,
+        cameras: CameraBuilder,
+        clips: ClipRecorder | None = None,
+        identity: SiteIdentity | None = None,
+        writer: ObservationWriter | None = None,
+        snapshots: Snapshots | None = None,
         progress: TextIO | None = None,
         stop: threading.Event | None = None,
-        detector_factory: Callable[[CameraConfig], Detect] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.bundle = bundle
+        #: the rule thread's connection
         self.store = store
-        self.out = out or sys.stdout
+        #: the other threads' connection (alert senders, clip writers, scheduled jobs):
+        #: one of them waiting for a database another process holds never holds up the
+        #: rule thread, whose writes wait briefly on ``store`` (Store.set_patience)
+        self.side = side
+        self.engine = engine
+        self.modes = modes
+        self.dispatcher = dispatcher
+        self.outbox = outbox
+        #: the mode schedule, clip retention and the digest (started by ``run``)
+        self.scheduler = scheduler
+        #: builds each camera's parts when the run starts
+        self.cameras = cameras
+        self.clips = clips
+        #: who is who across cameras (None: no identity section, nothing loads)
+        self.identity = identity
+        self.writer = writer
+        #: each camera's latest picture (the zone editor's background)
+        self.snapshots = snapshots
         self.progress = progress
         self.stop = stop or threading.Event()
         self.clock = clock
         site = bundle.site
-        self.modes = self._modes(store)
-        context = RuleContext(
-            mode=self.modes.current().mode,
-            timezone=site.site.timezone,
-            site_name=site.site.name,
-            review_url=site.review.url,
-            contacts=tuple(c.id for c in site.contacts),
-            prompt_expires=site.modes.prompt_expires,
-            supervised_for=site.modes.supervised_for,
-        )
         # cameras playing a file: their timers end with it (reported, never carried over)
-        self.files = [
-            c.id for c in site.cameras if c.enabled and c.source_kind not in ("url", "usb")
-        ]
-        self.engine = RuleEngine(rules.rules, context, state=store.load_state(), files=self.files)
+        self.files = file_cameras(site)
+        self.live_cameras = live_cameras(site)
         #: timers still running when a file camera's video ended (said as PENDING lines)
         self.pending: list[Pending] = []
         self._ended: set[str] = set()
-        # console, log, and sms / push when contacts use them; quiet hours, retries
-        #: the other threads' connection (alert senders, clip writers, scheduled jobs):
-        #: one of them waiting for a database another process holds never holds up the
-        #: rule thread, whose writes wait briefly on ``store`` (Store.set_patience)
-        self.side = Store(store.path)
-        self.outbox = build_outbox(self.side, site, out=self.out, clock=clock)
-        self.dispatcher = Dispatcher(self.engine, store, self.outbox, self.modes, out=self.out)
-        # escalations carry a link: the review page, or a share link for remote contacts
-        self.dispatcher.escalator = Escalator(
-            store,
-            link_maker=escalation_link_maker(
-                site.review,
-                frozenset(c.id for c in site.contacts if c.remote),
-                bundle.database_path,
-            ),
-        )
-        self.writer = ObservationWriter(record) if record else None
-        self.detector_factory = detector_factory or self._default_detector
-        #: the second look needs a detector that works on any image (a crop): the model's
-        self._real_detector = detector_factory is None
-        #: who is who across cameras (None: no identity section, nothing loads)
-        self.identity: SiteIdentity | None = None
-        if site.identity.enabled:
-            from guardian.identity.manager import build_site_identity
-
-            self.identity = build_site_identity(
-                site.identity,
-                [c.id for c in site.cameras if c.enabled],
-                database=bundle.database_path,
-                threads=self._threads_per_camera(),
-            )
         self.events: list[Event] = []
         #: alerts not sent when the run ended (sent, or reconciled, at the next start)
         self.unsent: list[Delivery] = []
         self.times = StageTimes()
         self.workers: list[CameraWorker] = []
-        self.live_cameras = [
-            c.id for c in site.cameras if c.enabled and c.source_kind in ("url", "usb")
-        ]
         #: each camera's health monitor (cameras whose health is checked), by camera id
         self.monitors: dict[str, CameraHealthMonitor] = {}
         #: cameras this run watches: a watch row each, with a heartbeat every
@@ -441,115 +443,22 @@ class Runner:
         self._next_beat = 0.0
         #: cameras on which somebody was seen (the end of a run says where nobody was)
         self.people_seen: set[str] = set()
-        self.scheduler = Scheduler(site.site.timezone)
-        self.scheduler.add_mode_schedule(site.modes.schedule, self._modes(self.side))
-        # clips: a ring per camera that can produce events, writers, retention (clips:)
-        self.clips = build_recorder(bundle, rules, self.side)
-        self.dispatcher.clips = self.clips
-        if self.clips is not None:
-            add_retention_job(self.scheduler, bundle, self.side)
-        add_digest_job(
-            self.scheduler,
-            self.side,
-            self.outbox,
-            site,
-            clock=clock,
-            review_url=site.review.url or None,
-        )
-
-    def _modes(self, store: Store) -> ModeManager:
-        site = self.bundle.site
-        return ModeManager(
-            store,
-            timezone=site.site.timezone,
-            supervised_for=site.modes.supervised_for,
-            clock=self.clock,
-        )
-
-    def _default_detector(self, camera: CameraConfig) -> Detect:
-        det = self.bundle.site.detection
-        detector = PoseDetector(
-            models_dir=self.bundle.models_dir,
-            model_path=self.bundle.model_path,
-            backend=det.backend,
-            imgsz=camera.imgsz,
-            # the model runs at the low floor: low scores may continue tracks (pose.low_score)
-            confidence=min(det.confidence, self.bundle.site.pose.low_score),
-            device=det.device,
-            threads=self._threads_per_camera(),
-        )
-        if camera.id not in self.bundle.swimmer_cameras():
-            return lambda frame: detector.detect(frame.image)
-        swim = det.swimmers
-        swimmers = PoseDetector(
-            models_dir=self.bundle.models_dir,
-            model_path=self.bundle.swimmer_model_path or shipped_swimmer_path(),
-            backend=det.backend,
-            imgsz=swim.imgsz or camera.imgsz,
-            confidence=swim.confidence,
-            device=det.device,
-            threads=self._threads_per_camera(),
-            task="detect",
-            label=SWIMMER_LABEL,
-        )
-        water = WaterDetector(detector.detect, swimmers.detect, overlap=swim.overlap)
-        return lambda frame: water.detect(frame.image)
-
-    def _threads_per_camera(self) -> int:
-        cameras = sum(1 for c in self.bundle.site.cameras if c.enabled)
-        return max(1, (os.cpu_count() or 1) // max(1, cameras))
 
     def _make_workers(self, q: queue.Queue[object]) -> None:
-        site = self.bundle.site
-        scene_zones = self.engine.scene_zones()
-        for cam in site.cameras:
-            if not cam.enabled:
-                continue
-            opener = functools.partial(open_source, cam.id, cam.source, fps=cam.fps, loop=cam.loop)
-            pose = site.pose
-            tracker = Tracker(
-                cam.id,
-                min_hits=site.tracking.min_hits,
-                max_lost=site.tracking.max_lost,
-                # new tracks need detection.confidence; lower scores only continue one
-                high_score=site.detection.confidence,
-                low_score=min(pose.low_score, site.detection.confidence),
-                relink_lost=float(pose.relink),
-            )
-            detect = self.detector_factory(cam)
-            relook = (
-                Relook(
-                    detect,
-                    window=float(pose.relook_window),
-                    max_crops=pose.relook_crops,
-                    # a box from a crop continues a track, but is never taken as upright
-                    max_score=0.9 * site.detection.confidence,
-                )
-                if pose.relook and self._real_detector
-                else None
-            )
-            pipe = CameraPipeline(
-                cam.id,
-                detect,
-                self.bundle.zones,
-                tracker,
-                StageTimes(),
-                scene_zones=scene_zones,
-                postures=build_posture_tracker(
-                    site.pose, self.bundle.base_dir, upright_score=site.detection.confidence
-                ),
-                identity=self.identity.camera(cam.id) if self.identity is not None else None,
-                relook=relook,
-                keep_down=float(pose.keep_down),
-            )
-            clips = self.clips.camera(cam.id) if self.clips is not None else None
-            monitor = build_monitor(
-                self.bundle, cam, live=cam.id in self.live_cameras, clock=self.clock
-            )
-            if monitor is not None:
-                self.monitors[cam.id] = monitor
+        for parts in self.cameras.build():
+            if parts.monitor is not None:
+                self.monitors[parts.camera] = parts.monitor
             self.workers.append(
-                CameraWorker(opener, pipe, q, self.stop, clips, health=monitor, clock=self.clock)
+                CameraWorker(
+                    parts.open_source,
+                    parts.pipeline,
+                    q,
+                    self.stop,
+                    parts.clips,
+                    health=parts.monitor,
+                    clock=self.clock,
+                    snapshots=self.snapshots,
+                )
             )
 
     def run(self) -> list[Event]:

@@ -3,10 +3,13 @@
 One :class:`PostureTracker` per camera. :meth:`PostureTracker.update` takes the tracks of
 one processed frame (from :class:`guardian.tracking.Tracker`) and returns one
 :class:`~guardian.records.PostureReading` per TRACKED or LOST track (a LOST track repeats
-its last reading unchanged; a REMOVED track is forgotten, TENTATIVE ones are skipped). It
-is a stand-in for a trained classifier that can later sit behind the same interface:
-everything below is internal except :class:`PostureTracker`, and the per-frame helpers
-:func:`measure` and :func:`classify` (handy for tests and for building training data).
+its last reading unchanged; a REMOVED track is forgotten, TENTATIVE ones are skipped).
+Every threshold named below is a field of :class:`PostureTuning` (defaults written once,
+there). The learned fall model (:class:`guardian.fall.classifier.FallClassifier`) holds a
+tracker and drives it track by track through its public steps; both satisfy
+:class:`PostureEstimator`. Everything below is internal except those, and the per-frame
+helpers :func:`measure` and :func:`classify` (handy for tests and for building training
+data).
 
 All times are seconds, so the behaviour is the same at 5 and at 30 processed fps; all
 sizes are fractions of the person's own upright box height, so it holds at any distance.
@@ -100,7 +103,7 @@ into a "fall".
 
 A person lost right after a fast drop is reported LYING from the drop on, and a fall
 seen starting whose person then stays unseen for ``lost_fall`` s is confirmed (see
-:meth:`PostureTracker._lost`).
+:meth:`PostureTracker.lost`).
 
 The pose model often loses a person during a fall (a body seen end-on, half out of the
 picture) and the tracker may then start a new track where the old one vanished. A new
@@ -117,10 +120,20 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from guardian.records import Box, Keypoint, Posture, PostureReading, Track, TrackState
 
-__all__ = ["BodyMeasure", "PostureTracker", "classify", "measure"]
+__all__ = [
+    "DEFAULT_TUNING",
+    "BodyMeasure",
+    "PostureEstimator",
+    "PostureTracker",
+    "PostureTuning",
+    "classify",
+    "measure",
+    "overlap",
+]
 
 # COCO-17 indices
 _SHOULDERS = (5, 6)
@@ -163,6 +176,100 @@ class BodyMeasure:
     keypoint_conf: float
     #: the box reaches the bottom of the image: the feet may be cut off
     cut: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PostureTuning:
+    """Every threshold of :class:`PostureTracker`, in one place (see the module docstring).
+
+    Times are seconds; sizes are fractions of the person's upright box height.
+    """
+
+    #: standing → down must happen within this (s); also how fresh a reference must be
+    fall_window: float = 1.5
+    #: least descent speed of a fall (upright heights / s)
+    fall_speed: float = 0.6
+    #: the span a descent speed is measured over (s)
+    speed_span: float = 0.2
+    #: box top this far below the upright top: down
+    down_drop: float = 0.4
+    #: ... with the hips this far below the upright hips
+    down_hip_drop: float = 0.3
+    #: hips unseen: a box shorter than this × upright height is down
+    down_height: float = 0.65
+    #: a "standing" box shorter than this × upright height and low is kneeling (SITTING)
+    upright_height: float = 0.8
+    #: down frames that confirm a fall
+    confirm_frames: int = 2
+    #: a drop this fast (upright heights / s) ...
+    strong_speed: float = 1.5
+    #: ... and this deep confirms a fall in one frame
+    strong_drop: float = 0.6
+    #: a seen frame that is not down this long after the last down one ends a pending fall
+    grace: float = 0.6
+    #: STANDING this long after a fall clears it
+    clear_after: float = 1.0
+    #: the samples kept per track (s)
+    memory: float = 3.0
+    #: the upright reference is taken from the standing frames of this span (s)
+    reference_span: float = 1.0
+    #: time constant of the posture smoothing (s)
+    smooth_tau: float = 0.25
+    #: a new track this soon over a track lost while falling takes over its history (s)
+    handoff_time: float = 2.0
+    #: keypoints below this confidence are unseen
+    keypoint_conf: float = 0.3
+    #: torso at least this far from upright (degrees): LYING
+    lying_angle: float = 55.0
+    #: torso within this of upright: may be STANDING
+    upright_angle: float = 30.0
+    #: torso within this of upright, legs bent: SITTING
+    sitting_angle: float = 45.0
+    #: thigh drop of straight legs
+    standing_thigh: float = 0.5
+    #: leg ratio of straight legs
+    standing_legs: float = 0.7
+    #: box aspect (width / height) of a slim, upright body
+    slim_aspect: float = 0.6
+    #: with no usable torso, a box this wide (aspect) is LYING
+    lying_aspect: float = 1.4
+    #: a fall seen starting whose person stays unseen this long is confirmed (0: never)
+    lost_fall: float = 0.0
+    #: boxes scored below this never count as STANDING nor as a level to fall from
+    upright_score: float = 0.0
+    #: sitting still this long gives a seated reference (s)
+    seat_hold: float = 1.0
+    #: off a seat, the hips must come down this far (seated heights)
+    seat_drop: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.fall_window <= 0 or self.memory < self.fall_window:
+            raise ValueError("need 0 < fall_window <= memory")
+        if self.confirm_frames < 1:
+            raise ValueError("confirm_frames must be >= 1")
+        if self.smooth_tau <= 0 or self.speed_span <= 0:
+            raise ValueError("smooth_tau and speed_span must be > 0")
+        if self.lost_fall < 0:
+            raise ValueError("lost_fall must be >= 0")
+
+
+#: the shipped tuning
+DEFAULT_TUNING = PostureTuning()
+
+
+class PostureEstimator(Protocol):
+    """What a camera pipeline needs of a posture and fall estimator (:class:`PostureTracker`,
+    :class:`guardian.fall.classifier.FallClassifier`)."""
+
+    def update(
+        self, tracks: Sequence[Track], timestamp: float, width: int, height: int
+    ) -> tuple[PostureReading, ...]:
+        """Readings for the TRACKED and LOST tracks of one frame, in the tracks' order."""
+        ...
+
+    def reset(self) -> None:
+        """Forget every track."""
+        ...
 
 
 def _mean_point(
@@ -226,18 +333,12 @@ def measure(
     )
 
 
-def classify(
-    m: BodyMeasure,
-    *,
-    lying_angle: float = 55.0,
-    upright_angle: float = 30.0,
-    sitting_angle: float = 45.0,
-    standing_thigh: float = 0.5,
-    standing_legs: float = 0.7,
-    slim_aspect: float = 0.6,
-    lying_aspect: float = 1.4,
-) -> tuple[Posture, float]:
+def classify(m: BodyMeasure, tuning: PostureTuning | None = None) -> tuple[Posture, float]:
     """The raw posture of one frame and how sure it is (0..1), from :func:`measure`."""
+    t = tuning if tuning is not None else DEFAULT_TUNING
+    lying_angle, upright_angle, sitting_angle = t.lying_angle, t.upright_angle, t.sitting_angle
+    standing_thigh, standing_legs = t.standing_thigh, t.standing_legs
+    slim_aspect, lying_aspect = t.slim_aspect, t.lying_aspect
     angle = m.torso_angle
     thigh = m.thigh_drop
     kp = min(1.0, 0.3 + m.keypoint_conf)
@@ -355,78 +456,16 @@ class PostureTracker:
     """One camera. ``update()`` once per processed frame with that frame's tracks.
 
     All times are seconds and all sizes are fractions of the person's own upright box
-    height, so the thresholds hold at any distance and frame rate (see the module
-    docstring for what each one does).
+    height, so the thresholds hold at any distance and frame rate (``tuning``; see the
+    module docstring for what each one does).
+
+    ``update()`` is built from the per-track steps :meth:`start`, :meth:`observe`,
+    :meth:`lost`, :meth:`forget` and :meth:`sweep`, which a model on top (the learned
+    fall classifier) calls itself, in the same order, to add its own work per track.
     """
 
-    def __init__(
-        self,
-        *,
-        fall_window: float = 1.5,
-        fall_speed: float = 0.6,
-        speed_span: float = 0.2,
-        down_drop: float = 0.4,
-        down_hip_drop: float = 0.3,
-        down_height: float = 0.65,
-        upright_height: float = 0.8,
-        confirm_frames: int = 2,
-        strong_speed: float = 1.5,
-        strong_drop: float = 0.6,
-        grace: float = 0.6,
-        clear_after: float = 1.0,
-        memory: float = 3.0,
-        reference_span: float = 1.0,
-        smooth_tau: float = 0.25,
-        handoff_time: float = 2.0,
-        keypoint_conf: float = 0.3,
-        lying_angle: float = 55.0,
-        upright_angle: float = 30.0,
-        sitting_angle: float = 45.0,
-        standing_thigh: float = 0.5,
-        standing_legs: float = 0.7,
-        slim_aspect: float = 0.6,
-        lying_aspect: float = 1.4,
-        lost_fall: float = 0.0,
-        upright_score: float = 0.0,
-        seat_hold: float = 1.0,
-        seat_drop: float = 0.2,
-    ) -> None:
-        if fall_window <= 0 or memory < fall_window:
-            raise ValueError("need 0 < fall_window <= memory")
-        if confirm_frames < 1:
-            raise ValueError("confirm_frames must be >= 1")
-        if smooth_tau <= 0 or speed_span <= 0:
-            raise ValueError("smooth_tau and speed_span must be > 0")
-        self.fall_window = fall_window
-        self.fall_speed = fall_speed
-        self.speed_span = speed_span
-        self.down_drop = down_drop
-        self.down_hip_drop = down_hip_drop
-        self.down_height = down_height
-        self.upright_height = upright_height
-        self.confirm_frames = confirm_frames
-        self.strong_speed = strong_speed
-        self.strong_drop = strong_drop
-        self.grace = grace
-        self.clear_after = clear_after
-        self.memory = memory
-        self.reference_span = reference_span
-        self.smooth_tau = smooth_tau
-        self.handoff_time = handoff_time
-        self.keypoint_conf = keypoint_conf
-        self.lying_angle = lying_angle
-        self.upright_angle = upright_angle
-        self.sitting_angle = sitting_angle
-        self.standing_thigh = standing_thigh
-        self.standing_legs = standing_legs
-        self.slim_aspect = slim_aspect
-        self.lying_aspect = lying_aspect
-        if lost_fall < 0:
-            raise ValueError("lost_fall must be >= 0")
-        self.lost_fall = lost_fall
-        self.upright_score = upright_score
-        self.seat_hold = seat_hold
-        self.seat_drop = seat_drop
+    def __init__(self, tuning: PostureTuning = DEFAULT_TUNING) -> None:
+        self.tuning = tuning
         self._states: dict[int, _TrackState] = {}
 
     def reset(self) -> None:
@@ -437,6 +476,10 @@ class PostureTracker:
         """The ids of the tracks with a state kept (for tests and diagnostics)."""
         return tuple(self._states)
 
+    def knows(self, track_id: int) -> bool:
+        """True when a state is kept for the track."""
+        return track_id in self._states
+
     def update(
         self, tracks: Sequence[Track], timestamp: float, width: int, height: int
     ) -> tuple[PostureReading, ...]:
@@ -445,46 +488,34 @@ class PostureTracker:
         out: list[PostureReading] = []
         for track in tracks:
             if track.state is TrackState.REMOVED:
-                self._states.pop(track.track_id, None)
-                continue
-            if track.state is TrackState.TENTATIVE:
-                continue
-            state = self._states.get(track.track_id)
-            if state is None:
-                state = self._new_state(track, now) if track.visible else _TrackState()
-                self._states[track.track_id] = state
-            state.listed = now
-            if track.state is TrackState.LOST:
-                if state.reading is None:  # lost before we ever saw it
-                    state.reading = PostureReading(track.track_id, Posture.UNKNOWN, now, 0.0)
-                else:
-                    state.reading = self._lost(state, track, now)
-                out.append(state.reading)
-            else:
-                out.append(self._observe(state, track, now, height))
-        # a caller that drops tracks without REMOVED must not make the states pile up
-        stale = [k for k, st in self._states.items() if now - st.listed > _FORGET_AFTER]
-        for k in stale:
-            del self._states[k]
+                self.forget(track.track_id)
+            elif track.state is TrackState.LOST:
+                out.append(self.lost(track, now))
+            elif track.state is not TrackState.TENTATIVE:
+                out.append(self.observe(track, now, height))
+        self.sweep(now)
         return tuple(out)
 
-    # ------------------------------------------------------------------ internals
+    def start(self, track: Track, now: float) -> int | None:
+        """Begin the state of a track seen for the first time (TRACKED).
 
-    def _new_state(self, track: Track, now: float) -> _TrackState:
-        """A fresh state, or the history of a track lost here while falling."""
+        Returns the id of the track lost here while falling whose history it took over
+        (None: a fresh start).
+        """
+        best_id: int | None = None
         best: _TrackState | None = None
         best_iou = 0.1
-        for state in self._states.values():
+        for key, state in self._states.items():
             if (
                 not state.samples
-                or now - state.last_seen > self.handoff_time
+                or now - state.last_seen > self.tuning.handoff_time
                 or state.last_seen >= now
-                or not state.falling(self.fall_speed)
+                or not state.falling(self.tuning.fall_speed)
             ):
                 continue
-            iou = _overlap(state.samples[-1].box, track.box)
+            iou = overlap(state.samples[-1].box, track.box)
             if iou > best_iou:
-                best, best_iou = state, iou
+                best_id, best, best_iou = key, state, iou
         fresh = _TrackState()
         fresh.since = now
         if best is not None:
@@ -497,27 +528,67 @@ class PostureTracker:
             fresh.fall_at = best.fall_at
             fresh.fall_ref = best.fall_ref
             best.pending = None  # one fall, one owner
-        return fresh
+        self._states[track.track_id] = fresh
+        return best_id
+
+    def observe(self, track: Track, now: float, frame_height: int) -> PostureReading:
+        """The reading of a track seen in this frame (TRACKED); starts it when new."""
+        state = self._states.get(track.track_id)
+        if state is None:
+            self.start(track, now)
+            state = self._states[track.track_id]
+        state.listed = now
+        return self._observe(state, track, now, frame_height)
+
+    def lost(self, track: Track, now: float) -> PostureReading:
+        """The reading of a LOST track: its last one, unless it was lost going down."""
+        state = self._states.get(track.track_id)
+        if state is None:
+            state = self._states[track.track_id] = _TrackState()
+        state.listed = now
+        if state.reading is None:  # lost before we ever saw it
+            state.reading = PostureReading(track.track_id, Posture.UNKNOWN, now, 0.0)
+        else:
+            state.reading = self._lost(state, track, now)
+        return state.reading
+
+    def hold(self, track_id: int, reading: PostureReading) -> None:
+        """Make ``reading`` the one the track repeats while LOST (a model on top decided
+        it)."""
+        state = self._states.get(track_id)
+        if state is not None:
+            state.reading = reading
+
+    def fall_at(self, track_id: int) -> float | None:
+        """The geometric fall the track's person is in (None: none, or no such track)."""
+        state = self._states.get(track_id)
+        return state.fall_at if state is not None else None
+
+    def forget(self, track_id: int) -> None:
+        """Drop a REMOVED track."""
+        self._states.pop(track_id, None)
+
+    def sweep(self, now: float) -> None:
+        """Drop the states of tracks not passed for a long time (a caller that drops
+        tracks without REMOVED must not make the states pile up)."""
+        stale = [k for k, st in self._states.items() if now - st.listed > _FORGET_AFTER]
+        for k in stale:
+            del self._states[k]
+
+    # ------------------------------------------------------------------ internals
 
     def _observe(self, s: _TrackState, track: Track, now: float, frame_h: int) -> PostureReading:
-        m = measure(track.box, track.keypoints, self.keypoint_conf, frame_h)
-        raw, raw_conf = classify(
-            m,
-            lying_angle=self.lying_angle,
-            upright_angle=self.upright_angle,
-            sitting_angle=self.sitting_angle,
-            standing_thigh=self.standing_thigh,
-            standing_legs=self.standing_legs,
-            slim_aspect=self.slim_aspect,
-            lying_aspect=self.lying_aspect,
-        )
+        m = measure(track.box, track.keypoints, self.tuning.keypoint_conf, frame_h)
+        raw, raw_conf = classify(m, self.tuning)
         if raw is Posture.STANDING and self._too_low(s, m, now):
             raw = Posture.SITTING  # upright torso and legs, but far too low: kneeling
-        if raw is Posture.STANDING and track.score < self.upright_score:
+        if raw is Posture.STANDING and track.score < self.tuning.upright_score:
             raw = Posture.UNKNOWN  # a doubtful box (low score) is no upright reference
-        sample = _Sample(now, track.box, m.top, m.hip_y, raw, track.score >= self.upright_score)
+        sample = _Sample(
+            now, track.box, m.top, m.hip_y, raw, track.score >= self.tuning.upright_score
+        )
         samples = s.samples
-        while samples and now - samples[0].t > self.memory:
+        while samples and now - samples[0].t > self.tuning.memory:
             samples.popleft()
         prev_raw = samples[-1].raw if samples else None
         dt = now - s.last_seen if samples else math.inf
@@ -529,8 +600,8 @@ class PostureTracker:
         ref = s.ref
         if raw is Posture.SITTING and sample.trusted and m.hip_y is not None:
             self._update_seat(s, sample, m)
-        seat = s.seat if s.seat is not None and now - s.seat.t <= self.fall_window else None
-        if ref is not None and now - ref.t <= self.memory:
+        seat = s.seat if s.seat is not None and now - s.seat.t <= self.tuning.fall_window else None
+        if ref is not None and now - ref.t <= self.tuning.memory:
             sample.descent = self._descent(samples, sample, ref)
         elif seat is not None:
             sample.descent = self._descent(samples, sample, seat)
@@ -540,34 +611,36 @@ class PostureTracker:
         self._smooth(s, raw, raw_conf, prev_raw, dt, now)
 
         # falls
-        fresh_ref = ref is not None and now - ref.t <= self.fall_window
+        fresh_ref = ref is not None and now - ref.t <= self.tuning.fall_window
         if s.fall_at is None:
             check = s.pending.ref if s.pending is not None else (ref if fresh_ref else seat)
             sample.down = check is not None and self._is_down(sample, m, check)
             if sample.down and check is not None:
                 if s.pending is None:
                     # a fall starts on a trusted box; low-score ones may only confirm it
-                    if sample.trusted and self._fast_since(samples, check, self.fall_speed):
+                    if sample.trusted and self._fast_since(samples, check, self.tuning.fall_speed):
                         s.pending = _Pending(now, check)
                         if self._strong(samples, m, check):
-                            s.pending.n = self.confirm_frames  # no need to wait
-                elif now - s.pending.last <= self.fall_window:  # unseen meanwhile is fine
+                            s.pending.n = self.tuning.confirm_frames  # no need to wait
+                elif now - s.pending.last <= self.tuning.fall_window:  # unseen meanwhile is fine
                     s.pending.n += 1
                     s.pending.last = now
                 else:
                     s.pending = None
-                if s.pending is not None and s.pending.n >= self.confirm_frames:
+                if s.pending is not None and s.pending.n >= self.tuning.confirm_frames:
                     s.fall_at = s.pending.first
                     s.fall_ref = s.pending.ref
                     s.pending = None
                     self._force_down(s, raw)
-            elif s.pending is not None and now - s.pending.last > self.grace:
+            elif s.pending is not None and now - s.pending.last > self.tuning.grace:
                 s.pending = None
         elif s.posture is Posture.STANDING and s.since > s.fall_at:
             # upright again since the fall: back up to the level before it, or long enough
             before = s.fall_ref
-            level_ok = before is not None and (m.top - before.top) < self.down_drop * before.height
-            if level_ok or now - s.since >= self.clear_after:
+            level_ok = (
+                before is not None and (m.top - before.top) < self.tuning.down_drop * before.height
+            )
+            if level_ok or now - s.since >= self.tuning.clear_after:
                 s.fall_at = None
                 s.fall_ref = None
 
@@ -603,17 +676,20 @@ class PostureTracker:
         drop_at: float | None = None
         if s.pending is not None:
             drop_at = s.pending.first
-        elif last.trusted and s.ref is not None and last.t - s.ref.t <= self.fall_window:
+        elif last.trusted and s.ref is not None and last.t - s.ref.t <= self.tuning.fall_window:
             h = s.ref.height
-            if last.descent >= self.strong_speed and last.top - s.ref.top >= self.down_drop * h:
+            if (
+                last.descent >= self.tuning.strong_speed
+                and last.top - s.ref.top >= self.tuning.down_drop * h
+            ):
                 drop_at = last.t
         if drop_at is None:
             return reading
         if (
             s.pending is not None
-            and self.lost_fall > 0
-            and now - s.last_seen >= self.lost_fall
-            and now - s.pending.last <= self.fall_window + self.lost_fall
+            and self.tuning.lost_fall > 0
+            and now - s.last_seen >= self.tuning.lost_fall
+            and now - s.pending.last <= self.tuning.fall_window + self.tuning.lost_fall
         ):
             s.fall_at = s.pending.first
             s.fall_ref = s.pending.ref
@@ -633,15 +709,18 @@ class PostureTracker:
     def _too_low(self, s: _TrackState, m: BodyMeasure, now: float) -> bool:
         """True when a body that looks upright is much lower and shorter than upright."""
         ref = s.fall_ref if s.fall_at is not None else s.ref
-        if ref is None or (s.fall_at is None and now - ref.t > self.fall_window):
+        if ref is None or (s.fall_at is None and now - ref.t > self.tuning.fall_window):
             return False
         h = ref.height
-        return m.top - ref.top >= self.down_drop * h and m.height < self.upright_height * h
+        return (
+            m.top - ref.top >= self.tuning.down_drop * h
+            and m.height < self.tuning.upright_height * h
+        )
 
     def _update_seat(self, s: _TrackState, sample: _Sample, m: BodyMeasure) -> None:
         """The seated reference: sitting still (trusted SITTING frames, box top steady) for
         the last ``seat_hold`` s -- a chair, a bed edge; a squat on the way down is not."""
-        horizon = sample.t - self.seat_hold
+        horizon = sample.t - self.tuning.seat_hold
         tops = [m.top]
         heights = [m.height]
         hips = [m.hip_y] if m.hip_y is not None else []
@@ -656,7 +735,7 @@ class PostureTracker:
             if old.hip_y is not None:
                 hips.append(old.hip_y)
             oldest = old.t
-        if sample.t - oldest < 0.9 * self.seat_hold or not hips:
+        if sample.t - oldest < 0.9 * self.tuning.seat_hold or not hips:
             return
         height = sum(heights) / len(heights)
         if max(tops) - min(tops) > 0.15 * height:
@@ -664,7 +743,7 @@ class PostureTracker:
         s.seat = _Reference(sample.t, height, min(tops), min(hips), seated=True)
 
     def _update_reference(self, s: _TrackState, sample: _Sample, m: BodyMeasure) -> None:
-        horizon = sample.t - self.reference_span
+        horizon = sample.t - self.tuning.reference_span
         height, top, hip = m.height, m.top, m.hip_y
         for old in reversed(s.samples):
             if old.t < horizon:
@@ -682,15 +761,15 @@ class PostureTracker:
             if not old.trusted:
                 continue  # a low-score box: its top is no level to measure a drop from
             span = sample.t - old.t
-            if span >= self.speed_span * 0.99:
-                if span > 3.0 * self.speed_span:
+            if span >= self.tuning.speed_span * 0.99:
+                if span > 3.0 * self.tuning.speed_span:
                     return 0.0
                 return max(0.0, (sample.top - old.top) / (ref.height * span))
         return 0.0
 
     def _fast_since(self, samples: deque[_Sample], ref: _Reference, speed: float) -> bool:
         """True when the box top came down at ``speed`` or faster since the reference."""
-        start = ref.t - self.speed_span
+        start = ref.t - self.tuning.speed_span
         for old in reversed(samples):
             if old.t < start:
                 break
@@ -703,16 +782,16 @@ class PostureTracker:
         often loses a person right after such a fall), if the frame before it already
         showed the fall under way: one glitched frame is never a fall."""
         h = ref.height
-        if m.top - ref.top < self.strong_drop * h or len(samples) < 2:
+        if m.top - ref.top < self.tuning.strong_drop * h or len(samples) < 2:
             return False
         before = samples[-2]
         if samples[-1].t - before.t > _STRONG_GAP or before.top - ref.top < _UNDER_WAY * h:
             return False
         if m.hip_y is None or ref.hip_y is None:
             return False
-        if m.hip_y - ref.hip_y < 2.0 / 3.0 * self.strong_drop * h:
+        if m.hip_y - ref.hip_y < 2.0 / 3.0 * self.tuning.strong_drop * h:
             return False
-        return self._fast_since(samples, ref, self.strong_speed)
+        return self._fast_since(samples, ref, self.tuning.strong_speed)
 
     def _is_down(self, sample: _Sample, m: BodyMeasure, ref: _Reference) -> bool:
         h = ref.height
@@ -720,15 +799,16 @@ class PostureTracker:
             if sample.raw is Posture.STANDING or m.hip_y is None or ref.hip_y is None:
                 return False
             return (
-                m.hip_y - ref.hip_y >= self.seat_drop * h and m.top - ref.top >= self.down_drop * h
+                m.hip_y - ref.hip_y >= self.tuning.seat_drop * h
+                and m.top - ref.top >= self.tuning.down_drop * h
             )
         if sample.raw is Posture.LYING:
             return True
-        if (m.top - ref.top) < self.down_drop * h:
+        if (m.top - ref.top) < self.tuning.down_drop * h:
             return False
         if m.hip_y is not None and ref.hip_y is not None:
-            return (m.hip_y - ref.hip_y) >= self.down_hip_drop * h
-        return m.height <= self.down_height * h
+            return (m.hip_y - ref.hip_y) >= self.tuning.down_hip_drop * h
+        return m.height <= self.tuning.down_height * h
 
     def _force_down(self, s: _TrackState, raw: Posture) -> None:
         """A confirmed fall outweighs the smoothing: the person is on the ground now."""
@@ -748,7 +828,9 @@ class PostureTracker:
         dt: float,
         now: float,
     ) -> None:
-        alpha = 1.0 if not math.isfinite(dt) else 1.0 - math.exp(-max(dt, 0.0) / self.smooth_tau)
+        alpha = (
+            1.0 if not math.isfinite(dt) else 1.0 - math.exp(-max(dt, 0.0) / self.tuning.smooth_tau)
+        )
         scores = s.scores
         for i, p in enumerate(_POSTURES):
             target = raw_conf if raw is p else 0.0
@@ -765,7 +847,7 @@ def _index(p: Posture) -> int:
     return _POSTURES.index(p)
 
 
-def _overlap(a: Box, b: Box) -> float:
+def overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box's area (a box inside another counts as 1)."""
     ix = max(0.0, min(a.x2, b.x2) - max(a.x1, b.x1))
     iy = max(0.0, min(a.y2, b.y2) - max(a.y1, b.y1))

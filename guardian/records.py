@@ -14,6 +14,12 @@ from enum import StrEnum
 import numpy as np
 import numpy.typing as npt
 
+# re-exported: ``from guardian.records import Severity`` keeps working
+from guardian.vocab import ClipStatus as ClipStatus
+from guardian.vocab import EventStatus as EventStatus
+from guardian.vocab import Role as Role
+from guardian.vocab import Severity as Severity
+
 #: COCO-17 keypoint names, in the order the pose model emits them.
 KEYPOINT_NAMES: tuple[str, ...] = (
     "nose",
@@ -147,12 +153,13 @@ class Track:
     last_seen: float
     hits: int
     history: tuple[TrackPoint, ...] = field(default=(), repr=False, compare=False)
-    role: str = "unknown"
+    role: Role = Role.UNKNOWN
+    #: the person on site this track is (enrolled or anonymous), None until decided
     person_id: str | None = None
     #: the supervising adult (an enrolled person marked responsible; the lanyard token)
     responsible: bool = False
     #: the enrolled person's id (``guardian enroll``); None for people not enrolled
-    name: str | None = None
+    enrolled_id: str | None = None
     #: the label of the last detection matched ("person"; "swimmer": a box-only
     #: detection by the swimmer detector, no keypoints, no posture)
     label: str = "person"
@@ -329,19 +336,6 @@ class WatchSpan:
         return self.ended if self.ended is not None else self.last_beat
 
 
-class Severity(StrEnum):
-    CRITICAL = "critical"
-    WARNING = "warning"
-    INFO = "info"
-
-
-class EventStatus(StrEnum):
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    REVIEWED = "reviewed"
-    CLOSED = "closed"
-
-
 @dataclass(frozen=True, slots=True)
 class Event:
     """Something a rule decided is worth recording."""
@@ -378,8 +372,7 @@ class Clip:
     thumbnail_path: str | None = None
     snapshot_path: str | None = None
     size_bytes: int = 0
-    #: pending | recording | written | skipped | deleted
-    status: str = "written"
+    status: ClipStatus = ClipStatus.WRITTEN
     #: why a clip was skipped, cut short or deleted ("" when all went well)
     reason: str = ""
     frames: int = 0

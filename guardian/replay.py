@@ -18,12 +18,10 @@ site's built-in rules included) and passes it as ``rules``.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
-from zoneinfo import ZoneInfo
 
 from guardian.config import ConfigError, Problem, load_yaml
 from guardian.effects import Effects, ModeRequest
@@ -32,6 +30,8 @@ from guardian.records import Event, Observation
 from guardian.rules import RuleContext, RuleEngine, RuleSet, load_rules
 from guardian.rules.base import Pending
 from guardian.rules.engine import format_pending
+from guardian.timefmt import clock
+from guardian.vocab import Mode
 
 
 @dataclass
@@ -96,7 +96,7 @@ class Replayer:
                 self.start = obs.timestamp
             self.result.observations += 1
             if self.until is not None and obs.timestamp >= self.until:
-                self._switch(obs.timestamp, ModeRequest("unsupervised", reason="expired"))
+                self._switch(obs.timestamp, ModeRequest(Mode.UNSUPERVISED, reason="expired"))
             firings = self.engine.process(obs)
             if not firings:
                 self.engine.drain_state()
@@ -141,11 +141,11 @@ class Replayer:
 
     def _switch(self, now: float, request: ModeRequest) -> None:
         until = request.until
-        if until is None and request.duration is not None and request.mode == "supervised":
+        if until is None and request.duration is not None and request.mode == Mode.SUPERVISED:
             until = now + request.duration
-        if request.mode == "supervised" and until is None:
+        if request.mode == Mode.SUPERVISED and until is None:
             until = now + self.engine.context.supervised_for
-        self.until = until if request.mode == "supervised" else None
+        self.until = until if request.mode == Mode.SUPERVISED else None
         self.engine.set_mode(request.mode)
         self.result.effects.modes.append(request)
         self.result.modes.append((now, request.mode))
@@ -153,8 +153,7 @@ class Replayer:
         self._print(now, f"MODE {request.mode}{end} ({request.reason or request.source})")
 
     def _clock(self, ts: float) -> str:
-        tz = ZoneInfo(self.engine.context.timezone)
-        return dt.datetime.fromtimestamp(ts, tz).strftime("%H:%M:%S")
+        return clock(ts, self.engine.context.timezone)
 
     def _print(self, ts: float | None, text: str) -> None:
         if self.out is None:

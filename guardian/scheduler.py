@@ -21,10 +21,12 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from guardian.config.site import ScheduleEntry, crontab_trigger
+from guardian.config.cron import crontab_trigger
+from guardian.config.site import ScheduleEntry
 from guardian.modes import ModeManager
 from guardian.store import ModeState
-from guardian.timefmt import format_duration, next_time_of_day
+from guardian.timefmt import format_duration, hour_minute, local_time, next_time_of_day
+from guardian.vocab import Mode
 
 log = logging.getLogger("guardian.scheduler")
 
@@ -84,8 +86,7 @@ def catch_up(
     Returns the new state, or None when nothing was to be done.
     """
     now = modes.clock() if now is None else now
-    tz = ZoneInfo(modes.timezone)
-    here = datetime.fromtimestamp(now, tz)
+    here = local_time(now, modes.timezone)
     latest: tuple[datetime, ScheduleEntry] | None = None
     for entry in entries:
         fired = last_fire(crontab_trigger(entry.cron, modes.timezone), here, timedelta(days=1))
@@ -97,8 +98,10 @@ def catch_up(
     state = modes.current(now)
     if state.since >= fired.timestamp():
         return None  # the mode was switched since (by hand, a prompt, or this schedule)
-    reason = (entry.reason or f"schedule {entry.cron}") + f" (from {fired:%H:%M}, caught up)"
-    if entry.mode == "supervised":
+    reason = (
+        entry.reason or f"schedule {entry.cron}"
+    ) + f" (from {hour_minute(fired.timestamp(), modes.timezone)}, caught up)"
+    if entry.mode == Mode.SUPERVISED:
         if entry.duration is not None:
             end = fired.timestamp() + entry.duration
         else:
@@ -107,12 +110,12 @@ def catch_up(
         if end <= now:
             return None
         switched = modes.switch(
-            "supervised", until=end, by="schedule", source="schedule", reason=reason
+            Mode.SUPERVISED, until=end, by="schedule", source="schedule", reason=reason
         )
-    elif state.mode == "unsupervised":
+    elif state.mode == Mode.UNSUPERVISED:
         return None
     else:
-        switched = modes.switch("unsupervised", by="schedule", source="schedule", reason=reason)
+        switched = modes.switch(Mode.UNSUPERVISED, by="schedule", source="schedule", reason=reason)
     log.info("schedule '%s' caught up: mode %s", entry.cron, switched.mode)
     return switched
 

@@ -1,29 +1,26 @@
-"""``guardian status``: is the site watched right now?
+"""Is the site watched right now? What ``guardian status`` says, as text or JSON.
 
 The mode (and until when), each enabled camera (fps, last frame, health), the prompts
-waiting for an answer and the alerts not yet sent. Exit 0 when every enabled camera is
-watched and healthy, 1 otherwise (or when the site file or the store cannot be read), so
-that a cron job or a monitoring script can act on it; ``--json`` for scripts.
+waiting for an answer and the alerts not yet sent. The site is healthy when every
+enabled camera is watched and healthy.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import time
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
+from guardian.config import SiteBundle
 from guardian.health_report import (
     PROBLEM_WORDS,
-    STALE_AFTER,
     CameraState,
     CameraStatus,
     SiteHealth,
     site_health,
 )
-from guardian.store import Delivery, Prompt
-from guardian.timefmt import format_duration, local_time
+from guardian.modes import ModeManager
+from guardian.store import Delivery, Prompt, Store
+from guardian.timefmt import format_duration, nearby
 
 #: outbox statuses of alerts that are still to be sent
 WAITING = ("pending", "sending")
@@ -31,8 +28,7 @@ WAITING = ("pending", "sending")
 
 def _clock(ts: float, timezone: str, now: float) -> str:
     """``08:01:02``, with the date when it is not today."""
-    local, today = local_time(ts, timezone), local_time(now, timezone)
-    return local.strftime("%H:%M:%S" if local.date() == today.date() else "%Y-%m-%d %H:%M:%S")
+    return nearby(ts, timezone, now)
 
 
 def _ago(ts: float, now: float) -> str:
@@ -86,22 +82,56 @@ def _alert_line(d: Delivery, timezone: str, now: float) -> str:
     return line + (f"; last error: {d.last_error}" if d.last_error else "")
 
 
-def _json(
-    health: SiteHealth,
-    *,
-    mode: str,
-    mode_until: float | None,
-    timezone: str,
-    prompts: list[Prompt],
-    waiting: list[Delivery],
-) -> dict[str, Any]:
-    now = health.now
+@dataclass(frozen=True)
+class SiteStatus:
+    """The site now: its mode, its cameras' health, prompts and alerts waiting."""
+
+    health: SiteHealth
+    mode: str
+    #: when a supervised mode ends by itself (None: it does not)
+    mode_until: float | None
+    timezone: str
+    prompts: list[Prompt]
+    #: alerts not sent yet, oldest first
+    waiting: list[Delivery]
+
+    @property
+    def now(self) -> float:
+        return self.health.now
+
+
+def read_status(bundle: SiteBundle, store: Store, modes: ModeManager, now: float) -> SiteStatus:
+    """The site's status at ``now`` (a supervised mode whose time is up ends, prompts
+    whose time is up expire)."""
+    cameras = [c.id for c in bundle.site.cameras if c.enabled]
+    state = modes.current(now)
+    mode_until = modes.ends_at(state)
+    health = site_health(store, cameras, now)
+    store.expire_prompts(now)
+    prompts = store.prompts("pending")
+    waiting = sorted(
+        (d for status in WAITING for d in store.deliveries(status)),
+        key=lambda d: d.delivery_id,
+    )
+    return SiteStatus(
+        health=health,
+        mode=str(state.mode),
+        mode_until=mode_until,
+        timezone=bundle.site.site.timezone,
+        prompts=prompts,
+        waiting=waiting,
+    )
+
+
+def status_json(status: SiteStatus) -> dict[str, Any]:
+    """The status for scripts (``guardian status --json``)."""
+    health, now = status.health, status.now
     return {
         "status": str(health.overall),
         "healthy": health.healthy,
         "now": now,
-        "timezone": timezone,
-        "mode": {"mode": mode, "until": mode_until},
+        "timezone": status.timezone,
+        "mode": {"mode": status.mode, "until": status.mode_until},
         "cameras": [
             {
                 "camera": c.camera,
@@ -119,7 +149,8 @@ def _json(
             for c in health.cameras
         ],
         "prompts": [
-            {"id": p.prompt_id, "question": p.question, "expires_at": p.expires_at} for p in prompts
+            {"id": p.prompt_id, "question": p.question, "expires_at": p.expires_at}
+            for p in status.prompts
         ],
         "pending_alerts": [
             {
@@ -133,92 +164,35 @@ def _json(
                 "attempts": d.attempts,
                 "last_error": d.last_error,
             }
-            for d in waiting
+            for d in status.waiting
         ],
     }
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    from guardian.cli import _mode_manager, _site_and_store
-
-    opened = _site_and_store(args.config)
-    if opened is None:
-        return 1
-    bundle, store = opened
-    site = bundle.site
-    tz = site.site.timezone
-    cameras = [c.id for c in site.cameras if c.enabled]
-    with store:
-        now = time.time()
-        modes = _mode_manager(bundle, store)
-        state = modes.current(now)
-        mode_until = modes.ends_at(state)
-        health = site_health(store, cameras, now)
-        store.expire_prompts(now)
-        prompts = store.prompts("pending")
-        waiting = sorted(
-            (d for status in WAITING for d in store.deliveries(status)),
-            key=lambda d: d.delivery_id,
-        )
-    code = 0 if health.healthy else 1
-    if args.json:
-        payload = _json(
-            health,
-            mode=state.mode,
-            mode_until=mode_until,
-            timezone=tz,
-            prompts=prompts,
-            waiting=waiting,
-        )
-        print(json.dumps(payload, indent=2))
-        return code
-    mode = f"mode: {state.mode}"
-    if mode_until is not None:
-        mode += f" until {_clock(mode_until, tz, now)} (in {format_duration(mode_until - now)})"
-    print(mode)
-    print(f"cameras: {health.overall} (times in {tz})")
+def status_lines(status: SiteStatus) -> list[str]:
+    """The status as ``guardian status`` prints it."""
+    tz, now, health = status.timezone, status.now, status.health
+    mode = f"mode: {status.mode}"
+    if status.mode_until is not None:
+        until = status.mode_until
+        mode += f" until {_clock(until, tz, now)} (in {format_duration(until - now)})"
+    lines = [mode, f"cameras: {health.overall} (times in {tz})"]
     if not health.cameras:
-        print("  none enabled — set 'enabled: true' on a camera in the site file")
-    for camera in health.cameras:
-        print(f"  {camera_line(camera, tz, now)}")
-    if prompts:
-        print(f"prompts waiting for an answer: {len(prompts)} ('guardian answer ID yes|no')")
-        for prompt in prompts:
-            print(f"  {_prompt_line(prompt, now)}")
+        lines.append("  none enabled — set 'enabled: true' on a camera in the site file")
+    lines += [f"  {camera_line(camera, tz, now)}" for camera in health.cameras]
+    if status.prompts:
+        lines.append(
+            f"prompts waiting for an answer: {len(status.prompts)} ('guardian answer ID yes|no')"
+        )
+        lines += [f"  {_prompt_line(prompt, now)}" for prompt in status.prompts]
     else:
-        print("prompts waiting for an answer: none")
-    if waiting:
-        print(f"alerts not sent yet: {len(waiting)} ('guardian alerts' for more)")
-        for delivery in waiting:
-            print(f"  {_alert_line(delivery, tz, now)}")
+        lines.append("prompts waiting for an answer: none")
+    if status.waiting:
+        lines.append(f"alerts not sent yet: {len(status.waiting)} ('guardian alerts' for more)")
+        lines += [f"  {_alert_line(delivery, tz, now)}" for delivery in status.waiting]
     else:
-        print("alerts not sent yet: none")
-    return code
+        lines.append("alerts not sent yet: none")
+    return lines
 
 
-_EPILOG = f"""\
-exit status: 0 when every enabled camera is watched and healthy (its run's heartbeat
-is less than {STALE_AFTER:.0f} s old, frames are coming and it has no open problem),
-1 otherwise or when the site file or its event store cannot be read.
-"""
-
-
-def add_status_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register ``guardian status``."""
-    p = sub.add_parser(
-        "status",
-        help="is the site watched now? mode, cameras (fps, last frame, health), prompts, alerts",
-        description=(
-            "Print the site mode (and until when), each enabled camera with its fps, last "
-            "frame and health (ok, its open problems since when, not running, never "
-            "watched), the prompts waiting for an answer and the alerts not sent yet."
-        ),
-        epilog=_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--config", type=Path, default=Path("guardian.yaml"), help="site file")
-    p.add_argument("--json", action="store_true", help="print JSON (for scripts)")
-    p.set_defaults(func=cmd_status)
-
-
-__all__ = ["add_status_commands", "camera_line", "cmd_status"]
+__all__ = ["SiteStatus", "camera_line", "read_status", "status_json", "status_lines"]

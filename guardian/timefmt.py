@@ -166,3 +166,18 @@ def nearby(timestamp: float, timezone: str, now: float) -> str:
     if local_date(timestamp, timezone) == local_date(now, timezone):
         return clock(timestamp, timezone)
     return stamp(timestamp, timezone)
+
+
+def day_month_minute(timestamp: float, timezone: str) -> str:
+    """``22 Nov 18:04``."""
+    return local_time(timestamp, timezone).strftime("%d %b %H:%M")
+
+
+def weekday_minute(timestamp: float, timezone: str) -> str:
+    """``Sun 22 Nov 18:04``."""
+    return local_time(timestamp, timezone).strftime("%a %d %b %H:%M")
+
+
+def weekday_date_minute(timestamp: float, timezone: str) -> str:
+    """``Sun 2026-11-22 18:04``."""
+    return local_time(timestamp, timezone).strftime("%a %Y-%m-%d %H:%M")

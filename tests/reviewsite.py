@@ -7,6 +7,7 @@ are written the way the clips stage stores them (paths relative to the clips fol
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import shutil
 import socket
@@ -15,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -23,16 +25,19 @@ import imageio_ffmpeg
 import numpy as np
 
 from guardian.config import SiteBundle, load_site
+from guardian.effects import ClipRequest
 from guardian.records import Event, HealthChange, HealthProblem, Severity
 from guardian.review.auth import hash_password
 from guardian.review.server import ReviewApp, ReviewServer
-from guardian.store import Store
+from guardian.store import Store, clip_row_id
 
 PASSWORD = "correct horse battery staple"
 TZ = "Europe/Paris"
 #: the review page's clock: the morning after the night of 2026-11-22
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo(TZ)).timestamp()
 SECRET = b"k" * 48
+#: the JSON API's bearer token in start_server's environment (named "home")
+API_TOKEN = "api-token-" + "t" * 40
 _HASH = hash_password(PASSWORD)
 
 
@@ -132,22 +137,17 @@ def add_clip(
     reason: str | None = None,
 ) -> None:
     """A clip row as the clips stage writes it (paths relative to the clips folder)."""
-    store.db.table("clips").insert(
-        {
-            "id": f"{event_id}:{camera}",
-            "event_id": event_id,
-            "camera": camera,
-            "path": path,
-            "thumbnail_path": thumbnail,
-            "snapshot_path": snapshot,
-            "start": 0.0,
-            "end": 4.0,
-            "size_bytes": 0,
-            "status": status,
-            "reason": reason,
-            "created_at": time.time(),
-        },
-        replace=True,
+    store.clip_log.add_request(ClipRequest(event_id, camera, 0.0, 4.0), time.time())
+    store.update_clips(
+        [clip_row_id(event_id, camera)],
+        path=path,
+        thumbnail_path=thumbnail,
+        snapshot_path=snapshot,
+        start=0.0,
+        end=4.0,
+        size_bytes=0,
+        status=status,
+        reason=reason,
     )
 
 
@@ -245,7 +245,12 @@ def start_server(
         secret=SECRET,
         password_hash=_HASH,
         clock=lambda: now[0],
-        environ={"TWILIO_AUTH_TOKEN": "test-auth-token", "REVIEW_TEST_ALEX_PHONE": "+15550001111"},
+        environ={
+            "TWILIO_AUTH_TOKEN": "test-auth-token",
+            "REVIEW_TEST_ALEX_PHONE": "+15550001111",
+            # one good token, one too short (ignored)
+            "GUARDIAN_API_TOKENS": f"home:{API_TOKEN}, short:abc",
+        },
     )
     return ReviewServer(
         app, "127.0.0.1", 0, request_timeout=request_timeout, max_threads=max_threads
@@ -261,6 +266,10 @@ class Reply:
     @property
     def text(self) -> str:
         return self.body.decode("utf-8", "replace")
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
 
 
 class Client:
@@ -292,6 +301,29 @@ class Client:
             response = conn.getresponse()
             data = response.read()
             return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, data)
+        finally:
+            conn.close()
+
+    def send_json(
+        self, method: str, path: str, body: object = None, headers: dict[str, str] | None = None
+    ) -> Reply:
+        """``body`` as JSON (bytes and str are sent as they are), the cookie kept."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        sent = {"Content-Type": "application/json", **(headers or {})}
+        if self.cookie and "Cookie" not in sent:
+            sent["Cookie"] = self.cookie
+        data: bytes | None = None
+        if isinstance(body, bytes):
+            data = body
+        elif isinstance(body, str):
+            data = body.encode()
+        elif body is not None:
+            data = json.dumps(body).encode()
+        try:
+            conn.request(method, path, body=data, headers=sent)
+            response = conn.getresponse()
+            raw = response.read()
+            return Reply(response.status, {k.lower(): v for k, v in response.getheaders()}, raw)
         finally:
             conn.close()
 

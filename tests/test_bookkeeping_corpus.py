@@ -88,7 +88,7 @@ def _site(
 
 def _run(site: Path, record: Path | None = None) -> str:
     """`guardian run` in this process; what it printed."""
-    from guardian.cli import run_site
+    from guardian.app import run_site
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

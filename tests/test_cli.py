@@ -131,6 +131,10 @@ def test_run_on_corpus_clip_writes_zone_enter_event_to_sqlite(tmp_path: Path) ->
     assert all(d["camera"] == "lab" and d["size"] == [640, 480] for d in docs)
     assert any(t[3] == "enter" and t[0] == "floor" for d in docs for t in d["transitions"])
 
+    # the camera's latest picture, for the zone editor (clips folder: ./clips by default)
+    snapshot = tmp_path / "clips" / "snapshots" / "lab.jpg"
+    assert snapshot.is_file() and snapshot.read_bytes()[:2] == b"\xff\xd8"  # a JPEG
+
 
 def test_run_refuses_a_broken_site_and_names_the_problem(tmp_path: Path) -> None:
     site = tmp_path / "site.yaml"
@@ -225,6 +229,8 @@ def test_a_dead_stream_does_not_stop_the_other_camera(tmp_path: Path) -> None:
             "zones: [zones.yaml]",
             f"  - id: street\n    source: http://127.0.0.1:{port}/stream.mjpg\nzones: [zones.yaml]",
         )
+        # offline after 3 s, not 20: said while the file camera plays, on a fast machine too
+        + "health:\n  offline_after: 3s\n"
     )
     proc = subprocess.Popen(
         [sys.executable, "-m", "guardian", "run", "--config", str(site)],
@@ -245,7 +251,11 @@ def test_a_dead_stream_does_not_stop_the_other_camera(tmp_path: Path) -> None:
         if any(finished.search(line) for line in list(lines)):
             break  # the file camera ran to its end meanwhile
         time.sleep(1)
-    time.sleep(3)
+    while time.monotonic() < deadline and proc.poll() is None:  # the stream's offline alert
+        with sqlite3.connect(tmp_path / "events.db") as conn:
+            if conn.execute("select 1 from events where camera = 'street'").fetchone():
+                break
+        time.sleep(0.5)
     assert proc.poll() is None, "guardian run ended although a live camera was configured"
     proc.send_signal(signal.SIGINT)
     proc.wait(timeout=60)

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
+from guardian.app import site_rules
 from guardian.check import check_site
-from guardian.cli import _rules, main
+from guardian.cli import main
 from guardian.config import ConfigError, load_yaml
 from guardian.config.durations import SUPERVISED_LIMIT
 from guardian.records import Event, Severity
@@ -51,7 +52,7 @@ def test_there_are_enough_cases() -> None:
 def _check(case: hostile_configs.Case, folder: Path) -> tuple[Path, list[str], list[str]]:
     """(target file, error lines, warning lines) of ``guardian check`` on the case."""
     site = hostile_configs.materialise(case, folder)
-    report = check_site(site, rules_for=_rules, environ={})
+    report = check_site(site, rules_for=site_rules, environ={})
     target = (folder / hostile_configs.TARGET[case.which]).resolve()
     return target, [str(p) for p in report.errors], [str(p) for p in report.warnings]
 
@@ -74,9 +75,9 @@ _CHILD = textwrap.dedent(
     import json, resource, sys, time
     resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))
     from guardian.check import check_site
-    from guardian.cli import _rules
+    from guardian.app import site_rules
     start = time.monotonic()
-    report = check_site(sys.argv[1], rules_for=_rules, environ={{}})
+    report = check_site(sys.argv[1], rules_for=site_rules, environ={{}})
     print(json.dumps({{"seconds": time.monotonic() - start,
                       "errors": [str(p) for p in report.errors]}}))
     """

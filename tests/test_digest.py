@@ -7,6 +7,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlfile import run_sql
 from twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PushServer, TwilioServer
 
 from guardian.alerts.outbox import build_outbox
@@ -116,7 +117,8 @@ def fill(store: Store) -> None:
         Notification("e1:sms:owner", "e1", "water_entry", "warning", "sms", "owner", "x")
     )
     store.commit(night, effects=effects, now=local(2026, 11, 22, 23, 5).timestamp())
-    store.db.execute(
+    run_sql(
+        store.path,
         "update alert_deliveries set created_at = ?1, next_attempt_at = ?1",
         [local(2026, 11, 22, 23, 5).timestamp()],
     )
@@ -244,13 +246,12 @@ def test_the_runner_builds_the_channels_and_schedules_the_digest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from guardian.alerts.sms import SmsNotifier
-    from guardian.cli import _load
-    from guardian.pipeline import Runner
+    from guardian.app import build_runner, load_site_and_rules
 
     monkeypatch.setenv("T_OWNER_PHONE", OWNER)
-    bundle, rules = _load(write_site(tmp_path))
+    bundle, rules = load_site_and_rules(write_site(tmp_path))
     with Store(tmp_path / "guardian.db") as store:
-        runner = Runner(bundle, rules, store)
+        runner = build_runner(bundle, rules, store)
         assert set(runner.outbox.notifiers) == {"console", "log", "sms"}
         assert isinstance(runner.outbox.notifiers["sms"], SmsNotifier)
         assert runner.outbox.quiet_hours is None

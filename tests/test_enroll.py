@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from corpus import require_corpus
+from sqlfile import run_sql
 
 from guardian.cli import main
 from guardian.identity.gallery import Gallery, GalleryError, person_id_for
@@ -78,8 +79,8 @@ def test_enroll_list_and_remove(site: Path, capsys: pytest.CaptureFixture[str]) 
     out = capsys.readouterr().out
     assert "ana:" not in out and "1 enrolled" in out
     with Store(site.parent / "people.db") as store:  # samples and photos went too
-        rows = list(store.db.query("select count(*) as n from person_samples"))
-    assert rows[0]["n"] == 1
+        assert [len(p.samples) for p in Gallery(store).people()] == [1]
+    assert run_sql(site.parent / "people.db", "select count(*) from person_samples") == [(1,)]
 
 
 def test_photo_without_a_person_is_refused(site: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,6 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
+from sqlfile import run_sql
 
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.alerts.escalation import Escalator, escalation_key
@@ -179,8 +180,7 @@ def test_a_step_already_in_the_outbox_is_not_queued_again(store: Store) -> None:
 def test_an_event_acknowledged_elsewhere_stops_the_chain(store: Store) -> None:
     """An acknowledged event ends its escalation even if the row was not updated."""
     _escalate(store)
-    store.db.execute("update events set acknowledged_at = ? where id = 'e1'", [T + 10])
-    store.db.conn.commit()
+    run_sql(store.path, "update events set acknowledged_at = ? where id = 'e1'", [T + 10])
     assert Escalator(store).tick(T + 60) == []
     assert store.escalations()[0].status == "acknowledged"
     assert store.deliveries() == []
@@ -222,9 +222,8 @@ def test_the_runner_gives_escalations_review_and_share_links(
     event's page, a remote one a share link for a critical event only."""
     from reviewsite import site_file
 
-    from guardian.cli import _rules
+    from guardian.app import build_runner, site_rules
     from guardian.config import load_site
-    from guardian.pipeline import Runner
 
     monkeypatch.setenv("GUARDIAN_REVIEW_SECRET", "x" * 32)
     bundle = load_site(
@@ -234,7 +233,7 @@ def test_the_runner_gives_escalations_review_and_share_links(
         )
     )
     with Store(bundle.database_path) as store:
-        runner = Runner(bundle, _rules(bundle), store, out=io.StringIO())
+        runner = build_runner(bundle, site_rules(bundle), store, out=io.StringIO())
         make = runner.dispatcher.escalator.link_maker
         assert make is not None
         assert make("e1", "alex", "critical", T) == "https://guardian.example.org/events/e1"

@@ -23,7 +23,7 @@ from guardian.fall.classifier import FallClassifier
 from guardian.fall.data import ClipDetections, clip_detections, clip_tracks, fall_clips
 from guardian.fall.features import FEATURES, FeatureTrack
 from guardian.fall.model import FallNet, ModelError, shipped_weights
-from guardian.pose import PostureTracker
+from guardian.pose import PostureTracker, PostureTuning
 from guardian.records import Box, Keypoint, Posture, Track, TrackState
 
 REPO = Path(__file__).resolve().parent.parent
@@ -255,7 +255,7 @@ rules:
 def test_pipeline_fall_clip_fires_walking_clip_does_not(tmp_path: Path) -> None:
     """`guardian run` with the default pose model (hybrid: shipped weights + geometry): a
     real fall fires the fall rule near its on-ground frame, a real walk (45 s) nothing."""
-    from guardian.cli import run_site
+    from guardian.app import run_site
 
     fall = require_corpus("fall", "upfall", "UPFall_S1_A01_T1_Cam1.mp4")
     walk = require_corpus("fall", "upfall", "UPFall_S1_A06_T1_Cam1.mp4")
@@ -338,3 +338,19 @@ def test_a_learned_fall_needs_upright_then_down() -> None:
     assert falls[21] is None and falls[-1] is not None
     assert 2.0 <= falls[-1] <= 2.5  # dated when the body got down, not when it was seen
     assert _run(FallClassifier(_always(-10.0)), [0.0] * 20 + [90.0] * 20) == [None] * 40
+
+
+def test_the_classifier_holds_the_tracker_it_is_given() -> None:
+    """The geometric part is the injected tracker (its tuning, its tracks): a fall it
+    clears after ``clear_after`` stays until the longer time given here."""
+    tracker = PostureTracker(PostureTuning(clear_after=5.0))
+    clf = FallClassifier(_always(10.0), postures=tracker)
+    assert clf.postures is tracker and FallClassifier(_always(10.0)).postures is not tracker
+    down = [0.0] * 20 + [30.0, 60.0, 90.0] + [90.0] * 20
+    falls = _run(clf, down + [0.0] * 30)  # then upright for 3 s: < clear_after
+    assert falls[-1] is not None and tracker.tracked_ids() == (1,)
+    short = _run(FallClassifier(_always(10.0)), down + [0.0] * 30)  # default 1 s
+    assert short[-1] is None
+    clf.update([], 100.0, 640, 480)
+    clf.reset()
+    assert tracker.tracked_ids() == ()

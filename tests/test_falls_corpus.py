@@ -45,7 +45,7 @@ def _camera(stem: str) -> str:  # UPFall_S1_A01_T1_Cam1 → a01_cam1
 @pytest.fixture(scope="module")
 def events(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[str, int]]]:
     """camera → [(rule id, frame index)] from one `guardian run` over all 22 clips."""
-    from guardian.cli import run_site
+    from guardian.app import run_site
 
     truth = _truth()
     folder = tmp_path_factory.mktemp("falls")

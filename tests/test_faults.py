@@ -25,6 +25,7 @@ import numpy as np
 import pytest
 from livecam import EMPTY, ZONE, K, LiveCamera, scene_frames
 from rulesim import SUBMERSION, P, rules_from, run
+from sqlfile import run_sql
 from twilio_server import (
     ACCOUNT_SID,
     AUTH_TOKEN,
@@ -261,7 +262,7 @@ def test_a_slow_provider_gets_one_message_and_the_delivery_is_marked_sent(
             Notification("ev1:sms:owner", None, "entry", "warning", "sms", "owner", "In", "alert")
         )
         for _ in range(8):  # the retries the old outbox made
-            store.db.execute("update alert_deliveries set next_attempt_at = 0")
+            run_sql(store.path, "update alert_deliveries set next_attempt_at = 0")
             outbox.flush()
         (delivery,) = store.deliveries()
         assert delivery.status == "sent" and delivery.provider_id
@@ -281,7 +282,7 @@ def test_a_timeout_with_nothing_at_the_provider_is_sent_again(tmp_path: Path) ->
         assert doubt.status == "sending" and doubt.claimed_by is None  # in doubt
         server.state.hold = None
         server.release()
-        store.db.execute("update alert_deliveries set next_attempt_at = 0")
+        run_sql(store.path, "update alert_deliveries set next_attempt_at = 0")
         outbox.flush()
         (sent,) = store.deliveries()
         assert sent.status == "sent"
@@ -341,7 +342,7 @@ def test_a_retry_pending_when_a_video_run_ends_is_sent_before_it_ends(
     before it ends: the text is sent in this run (it used to wait for the next start)."""
     import cv2
 
-    from guardian.cli import run_site
+    from guardian.app import run_site
 
     video = tmp_path / "pool.mp4"
     h, w = frames[0].shape[:2]

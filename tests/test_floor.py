@@ -34,7 +34,7 @@ from guardian.config import ZoneConfig
 from guardian.config.pose import PoseConfig, build_posture_tracker
 from guardian.detection import PoseDetector
 from guardian.pipeline import CameraPipeline
-from guardian.pose import PostureTracker
+from guardian.pose import PostureTracker, PostureTuning
 from guardian.records import Box, Detection, Frame, Keypoint, Posture, Track, TrackState
 from guardian.relook import Relook
 from guardian.tracking import Tracker
@@ -131,7 +131,7 @@ def play_lost_after(
 
 
 def test_a_person_lost_right_after_a_fast_drop_is_down_then_fallen() -> None:
-    readings = play_lost_after(2.4, PostureTracker(lost_fall=1.0))
+    readings = play_lost_after(2.4, PostureTracker(PostureTuning(lost_fall=1.0)))
     after = [(t, p, f) for t, p, f in readings if t >= 2.4]
     assert all(p is Posture.LYING for _, p, _ in after)  # at once: a "person down" candidate
     early = [f for t, _, f in after if t < 3.3]
@@ -146,7 +146,7 @@ def test_without_lost_fall_the_candidate_stays_a_person_down() -> None:
 
 
 def test_a_person_lost_while_upright_is_not_down() -> None:
-    pt = PostureTracker(lost_fall=1.0)
+    pt = PostureTracker(PostureTuning(lost_fall=1.0))
     box, kps = body(STAND)
     for i in range(20):
         pt.update([posed(box, kps, T0 + i * 0.1)], T0 + i * 0.1, *FRAME)
@@ -180,7 +180,7 @@ def test_moving_from_a_seat_on_purpose_is_no_fall(fps: float, steps: list[Step])
 
 
 def test_a_person_first_seen_on_the_floor_is_lying_without_a_fall() -> None:
-    readings = play([Step(LIE, 6.0)], 10.0, PostureTracker(lost_fall=1.0))
+    readings = play([Step(LIE, 6.0)], 10.0, PostureTracker(PostureTuning(lost_fall=1.0)))
     last = readings[-1][1]
     assert last.posture is Posture.LYING and last.fall_at is None
     assert last.since - T0 <= 0.3  # "person down" can time it from the first frames
@@ -188,7 +188,7 @@ def test_a_person_first_seen_on_the_floor_is_lying_without_a_fall() -> None:
 
 def test_a_low_scored_fragment_of_someone_leaving_is_no_drop() -> None:
     """Walking out of the picture: the last box is a foot at the bottom edge, scored low."""
-    pt = PostureTracker(lost_fall=1.0, upright_score=0.35)
+    pt = PostureTracker(PostureTuning(lost_fall=1.0, upright_score=0.35))
     box, kps = body(STAND)
     for i in range(15):
         tr = Track("cam", 1, TrackState.TRACKED, box, 0.9, kps, T0, T0 + i / 10, i + 1)
@@ -204,7 +204,7 @@ def test_a_low_scored_fragment_of_someone_leaving_is_no_drop() -> None:
 
 def glitch(upright_score: float) -> set[float]:
     """Lying on a bed; two frames of a stretched, low-scored upright box; lying again."""
-    pt = PostureTracker(upright_score=upright_score)
+    pt = PostureTracker(PostureTuning(upright_score=upright_score))
     out: set[float] = set()
     for i in range(60):
         t = T0 + i / 10.0

@@ -18,10 +18,9 @@ from pathlib import Path
 
 from corpus import require_corpus
 
-from guardian.cli import _load
+from guardian.app import build_runner, load_site_and_rules
 from guardian.detection import PoseDetector
 from guardian.observations import read_observations
-from guardian.pipeline import Runner
 from guardian.records import Detection, Frame, TrackState
 from guardian.store import Store
 
@@ -61,7 +60,7 @@ def seated(camera: str, box_center_x: float, box_bottom: float) -> bool:
 def test_walker_keeps_cam2_identity_when_reentering_cam1(
     tmp_path: Path, detector: PoseDetector
 ) -> None:
-    bundle, rules = _load(site_file(tmp_path))
+    bundle, rules = load_site_and_rules(site_file(tmp_path))
     lock = threading.Lock()
 
     def factory(camera: object) -> object:
@@ -75,7 +74,7 @@ def test_walker_keeps_cam2_identity_when_reentering_cam1(
 
     record = tmp_path / "obs.jsonl"
     with Store(bundle.database_path) as store:
-        runner = Runner(
+        runner = build_runner(
             bundle,
             rules,
             store,
@@ -118,10 +117,10 @@ def test_walker_keeps_cam2_identity_when_reentering_cam1(
 
 
 def test_without_identity_section_nothing_loads(tmp_path: Path) -> None:
-    bundle, rules = _load(site_file(tmp_path, identity=False))
+    bundle, rules = load_site_and_rules(site_file(tmp_path, identity=False))
     assert not bundle.site.identity.enabled
     with Store(bundle.database_path) as store:
-        runner = Runner(
+        runner = build_runner(
             bundle,
             rules,
             store,

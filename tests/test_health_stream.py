@@ -23,7 +23,7 @@ import imageio_ffmpeg
 import pytest
 from corpus import require_corpus
 
-from guardian.cli import run_site
+from guardian.app import run_site
 from guardian.records import HealthProblem, Severity
 from guardian.store import Store
 

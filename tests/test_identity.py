@@ -233,13 +233,13 @@ def test_enrolled_responsible_adult_is_named_at_the_gate() -> None:
         site.submit([sighting("gate", 1, gate.now, 12, i), sighting("gate", 2, gate.now, 40, i)])
         obs = feed(site, gate, {1: P(100, 300), 2: P(400, 300)})
     by_id = {t.track_id: t for t in obs.tracks}
-    assert (by_id[1].person_id, by_id[1].name, by_id[1].role, by_id[1].responsible) == (
+    assert (by_id[1].person_id, by_id[1].enrolled_id, by_id[1].role, by_id[1].responsible) == (
         "ana",
         "ana",
         "adult",
         True,
     )
-    assert by_id[2].name is None and not by_id[2].responsible
+    assert by_id[2].enrolled_id is None and not by_id[2].responsible
     assert by_id[2].person_id is not None and by_id[2].person_id.startswith("#")
 
 
@@ -251,7 +251,7 @@ def test_identity_fields_survive_the_observations_file() -> None:
         site.submit([sighting("gate", 1, gate.now, 12, i)])
         obs = feed(site, gate, {1: P(100, 300)})
     back = from_json(to_json(obs))
-    assert back.tracks[0].person_id == "ana" and back.tracks[0].name == "ana"
+    assert back.tracks[0].person_id == "ana" and back.tracks[0].enrolled_id == "ana"
     assert back.tracks[0].responsible and back.tracks[0].role == "adult"
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlfile import run_sql
 
 from guardian.cli import main
 from guardian.config import ConfigError, load_site
@@ -68,8 +69,8 @@ def test_switch_records_the_mode_its_end_who_why_and_how(store: Store) -> None:
     assert state == modes.current()
     assert (state.mode, state.since, state.until) == ("supervised", NOW, NOW + 3600)
     assert (state.by, state.reason, state.source) == ("alex", "swimming lessons", "cli")
-    row = store.db.execute("select mode, previous, by, source from mode_changes").fetchone()
-    assert row == ("supervised", "unsupervised", "alex", "cli")
+    rows = run_sql(store.path, "select mode, previous, by, source from mode_changes")
+    assert rows == [("supervised", "unsupervised", "alex", "cli")]
 
 
 def test_supervised_without_an_end_lasts_supervised_for(store: Store) -> None:
@@ -629,8 +630,8 @@ def test_ack_acknowledges_and_stops_the_escalation(
     with _db(site) as store:
         assert store.is_acknowledged("e1")
         assert [e.status for e in store.escalations()] == ["acknowledged"]
-        by = store.db.execute("select acknowledged_by from events").fetchone()[0]
-    assert by == "alex"
+        reviewed = store.review_event("e1")
+    assert reviewed is not None and reviewed.acknowledged_by == "alex"
     code, out, _ = _run(capsys, "ack", "e1", "--by", "sam", "--config", str(site))
     assert code == 0 and "was already acknowledged" in out
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import sqlite_utils
+from sqlfile import run_sql
 
 from guardian.alerts.outbox import Outbox
 from guardian.config.alerts import QuietHours
@@ -26,6 +27,9 @@ class Recorder:
     def __init__(self, channel: str) -> None:
         self.channel = channel
         self.sent: list[Notification] = []
+
+    def ready(self, contact: str) -> bool:
+        return True
 
     def send(self, notification: Notification) -> str | None:
         self.sent.append(notification)
@@ -84,7 +88,8 @@ def test_quiet_hours_hold_back_non_critical_sms_and_push_only(tmp_path: Path) ->
             )
             assert d is not None
             # created in the night (the store stamps real time: set it for the test)
-            store.db.execute(
+            run_sql(
+                store.path,
                 "update alert_deliveries set created_at = ?1, next_attempt_at = ?1 where id = ?2",
                 [at(23, 30), d.delivery_id],
             )
@@ -113,7 +118,8 @@ def test_quiet_hours_hold_back_non_critical_sms_and_push_only(tmp_path: Path) ->
             message="m",
         )
         assert d is not None
-        store.db.execute(
+        run_sql(
+            store.path,
             "update alert_deliveries set created_at = ?1, next_attempt_at = ?1 where id = ?2",
             [at(7, 0), d.delivery_id],
         )

@@ -12,7 +12,7 @@ import pytest
 from corpus import require_corpus
 
 from guardian.detection import PoseDetector
-from guardian.pose import PostureTracker, classify, measure
+from guardian.pose import PostureTracker, PostureTuning, classify, measure
 from guardian.records import Box, Keypoint, Posture, PostureReading, Track, TrackState
 from guardian.sources import open_source
 from guardian.tracking import Tracker
@@ -504,9 +504,12 @@ def test_a_confirmed_fall_follows_an_id_switch_on_the_floor() -> None:
 
 def test_rejects_bad_settings() -> None:
     with pytest.raises(ValueError):
-        PostureTracker(fall_window=0.0)
+        PostureTuning(fall_window=0.0)
     with pytest.raises(ValueError):
-        PostureTracker(confirm_frames=0)
+        PostureTuning(confirm_frames=0)
+    with pytest.raises(ValueError):
+        PostureTuning(lost_fall=-1.0)
+    assert PostureTracker().tuning == PostureTuning()
 
 
 def test_cost_per_track_is_small() -> None:

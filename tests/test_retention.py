@@ -54,7 +54,7 @@ def add_clip(
         size_bytes=size,
     )
     if reviewed:
-        store.db.table("events").update(event_id, {"reviewed_at": T0})
+        store.mark_reviewed(event_id, by="test", now=T0)
     if acknowledged:
         store.acknowledge(event_id, by="test", now=T0)
     return rel

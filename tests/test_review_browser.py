@@ -28,12 +28,17 @@ def test_review_page_in_chromium(tmp_path: Path) -> None:
                 lambda: driver.find_elements(By.ID, "event-ev-crit"),
                 what="the night's events after logging in",
             )
-            # the night's events, critical first; events outside the night are not shown
+            # the night's events, critical first, then newest first (the phone-first page);
+            # the two water entries on the pool fold into one (the older one inside);
+            # events outside the night are not shown
             ids = [e.get_attribute("id") for e in driver.find_elements(By.CSS_SELECTOR, "article")]
-            assert ids == ["event-ev-crit", "event-ev-warn", "event-ev-skip", "event-ev-info"]
+            assert ids == ["event-ev-crit", "event-ev-skip", "event-ev-warn", "event-ev-info"]
             assert "night of Sun 2026-11-22" in driver.find_element(By.ID, "window").text
 
+            # the poster is shown on its own; a tap on it opens the player
+            driver.find_element(By.CSS_SELECTOR, "#player-ev-crit summary").click()
             video = driver.find_element(By.CSS_SELECTOR, "#event-ev-crit video")
+            poll(video.is_displayed, what="the player to open")
             driver.execute_script("arguments[0].muted = true; arguments[0].play();", video)
             start = poll(
                 lambda: driver.execute_script(

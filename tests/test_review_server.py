@@ -202,7 +202,11 @@ def test_last_night_grouped_by_severity(logged_in: Client) -> None:
         '<video controls preload=metadata playsinline poster="/events/ev-crit/thumbnail" src="/events/ev-crit/clip"'
         in page
     )
+    assert '<img class=poster src="/events/ev-crit/thumbnail"' in page
     assert "clip skipped: disk full" in page
+    # the headline counts the whole window; the two water entries on the pool fold
+    assert "id=headline role=status>1 critical, 1 not acknowledged · 2 warning, 1 info<" in page
+    assert re.search(r"<summary>Water entry ×2</summary>\s*<article", page)
     assert "Supervised for 2 h" in page and "id=mode>unsupervised<" in page
 
 
@@ -276,7 +280,7 @@ def test_mode_switch_and_prompt_answer(logged_in: Client, night: Night) -> None:
     assert logged_in.post("/mode", {"csrf": token, "mode": "party"}).status == 400
 
     with night.store.transaction():
-        night.store._add_prompt(
+        night.store.prompt_log.add(
             PromptRequest(
                 prompt_id="p1",
                 event_id=None,
@@ -464,7 +468,7 @@ def test_escalation_messages_carry_the_links(night: Night, tmp_path: Path) -> No
     )
     assert maker is not None
     with night.store.transaction():
-        night.store._add_escalation(
+        night.store.prompt_log.add_escalation(
             EscalationRequest(
                 event_id="ev-crit",
                 rule_id="submersion",

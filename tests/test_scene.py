@@ -531,7 +531,7 @@ def test_new_object_rule_through_guardian_run(tmp_path: Path) -> None:
     + 4 s after the box appeared; the same video without the box fires nothing."""
     import sqlite3
 
-    from guardian.cli import run_site
+    from guardian.app import run_site
 
     cap = cv2.VideoCapture(str(require_corpus("fall", "upfall", "UPFall_S1_A06_T1_Cam1.mp4")))
     cap.set(cv2.CAP_PROP_POS_FRAMES, 36)

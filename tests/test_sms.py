@@ -215,7 +215,7 @@ SENDER = textwrap.dedent(
                                    "owner", "Possible submersion"))
     else:
         print("sent", outbox.flush())
-    print("statuses", [d.status for d in store.deliveries()])
+    print("statuses", [str(d.status) for d in store.deliveries()])
     """
 )
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from guardian.records import Event, Severity
+from guardian.records import Event, HealthChange, HealthProblem, Severity
 from guardian.store import MIGRATIONS, Store, migrate
 
 
@@ -124,8 +124,6 @@ def test_rule_state_round_trip(tmp_path: Path) -> None:
 
 
 def test_watch_heartbeats_and_health_spans(tmp_path: Path) -> None:
-    from guardian.records import HealthChange, HealthProblem
-
     path = tmp_path / "g.db"
     with Store(path) as store:
         store.begin_watch("run1", "pool", 100.0)

@@ -184,7 +184,7 @@ def test_pipeline_tracks_swimmers_in_the_water_zone(tmp_path: Path) -> None:
     with the swimmer detector on (the camera has a water zone), swimmer boxes reach the
     tracker and the swimmer is a visible track in the water in nearly every frame; the
     pose model alone covers 84.5 % of them (bench/pool.py)."""
-    from guardian.cli import run_site
+    from guardian.app import run_site
     from guardian.observations import read_observations
     from guardian.records import TrackState
 

@@ -71,7 +71,7 @@ def _clip(path: Path) -> Path:
 
 
 def test_vanishing_at_the_edge_of_real_footage(tmp_path: Path) -> None:
-    from guardian.cli import run_site
+    from guardian.app import run_site
 
     video = _clip(tmp_path / "masked.mp4")
     (tmp_path / "zones.yaml").write_text(ZONES)

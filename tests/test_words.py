@@ -110,7 +110,9 @@ def _named(obs: Observation, named: dict[str, str]) -> Observation:
     if not named:
         return obs
     tracks = tuple(
-        dataclasses.replace(t, name=named[f"t{t.track_id}"], person_id=named[f"t{t.track_id}"])
+        dataclasses.replace(
+            t, enrolled_id=named[f"t{t.track_id}"], person_id=named[f"t{t.track_id}"]
+        )
         if f"t{t.track_id}" in named
         else t
         for t in obs.tracks

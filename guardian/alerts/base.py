@@ -22,6 +22,10 @@ class Notifier(Protocol):
 
     channel: str
 
+    def ready(self, contact: str) -> bool:
+        """Whether this channel can reach ``contact`` now (set up, with an address)."""
+        ...
+
     def send(self, notification: Notification) -> str | None:
         """Deliver; return the provider's message id if it has one."""
         ...

@@ -21,6 +21,10 @@ class ConsoleNotifier:
         self.stream = stream
         self._lock = threading.Lock()
 
+    def ready(self, contact: str) -> bool:
+        """Always: the console needs no address."""
+        return True
+
     def send(self, notification: Notification) -> str | None:
         stream = self.stream or sys.stdout
         line = f"ALERT [{notification.severity}] {notification.message}\n"
@@ -34,6 +38,10 @@ class LogNotifier:
     """Writes notifications to the ``guardian.alerts`` logger."""
 
     channel = "log"
+
+    def ready(self, contact: str) -> bool:
+        """Always: the log needs no address."""
+        return True
 
     def send(self, notification: Notification) -> str | None:
         level = logging.WARNING if notification.severity != "info" else logging.INFO

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Callable
 
 from guardian.effects import Notification
-from guardian.modes import write_transaction
 from guardian.store import Delivery, Escalation, Store
 from guardian.timefmt import format_duration
+from guardian.vocab import Channel, EscalationStatus, Severity
 
 log = logging.getLogger("guardian.alerts")
 
@@ -50,14 +50,16 @@ class Escalator:
 
     def _step(self, escalation_id: int, now: float) -> list[Delivery]:
         queued: list[Delivery] = []
-        with write_transaction(self.store):
+        with self.store.write_transaction():
             # read again under the write lock: an 'ack' or another tick may have won
             current = {e.escalation_id: e for e in self.store.escalations("pending", due_by=now)}
             esc = current.get(escalation_id)
             if esc is None:
                 return queued
             if self.store.is_acknowledged(esc.event_id):
-                self.store._update_escalation(escalation_id, status="acknowledged")
+                self.store.prompt_log.update_escalation(
+                    escalation_id, status=EscalationStatus.ACKNOWLEDGED
+                )
                 log.info("escalation %d: event %s acknowledged", escalation_id, esc.event_id)
                 return queued
             total = len(esc.contacts) * (esc.repeat + 1)
@@ -76,28 +78,32 @@ class Escalator:
                         key=escalation_key(escalation_id, esc.step, channel, contact),
                         event_id=esc.event_id,
                         rule_id=esc.rule_id,
-                        severity=esc.severity,
-                        channel=channel,
+                        severity=Severity(esc.severity),
+                        channel=Channel(channel),
                         contact=contact,
                         message=message,
                         kind="escalation",
                     )
-                    delivery = self.store._enqueue(note, now)
+                    delivery = self.store.outbox.enqueue(note, now)
                     if delivery is not None:
                         queued.append(delivery)
                 log.info(
                     "escalation %d: step %d/%d to %s", escalation_id, esc.step + 1, total, contact
                 )
             step = esc.step + 1
-            fields: dict[str, object] = {"step": step, "due_at": esc.due_at + esc.after}
-            if step >= total:
-                fields["status"] = "exhausted"
+            exhausted = step >= total
+            if exhausted:
                 log.warning(
                     "escalation %d: event %s still not acknowledged after the whole chain",
                     escalation_id,
                     esc.event_id,
                 )
-            self.store._update_escalation(escalation_id, **fields)
+            self.store.prompt_log.update_escalation(
+                escalation_id,
+                step=step,
+                due_at=esc.due_at + esc.after,
+                status=EscalationStatus.EXHAUSTED if exhausted else None,
+            )
         return queued
 
     @staticmethod

@@ -22,16 +22,15 @@ the text being answered, or an event / prompt id):
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from guardian.config.site import ContactConfig, SiteConfig
 from guardian.store import PromptError, Store
+from guardian.timefmt import hour_minute
 
 log = logging.getLogger("guardian.alerts")
 
@@ -169,8 +168,7 @@ def _acknowledge(
     event = store.event(event_id)
     if event is None:  # the delivery names an event that is not stored
         return twiml(f"No alert with the code {ref}: nothing was acknowledged.")
-    when = dt.datetime.fromtimestamp(event.started_at, ZoneInfo(site.site.timezone))
-    what = f"{event.rule_alias} at {when:%H:%M}"
+    what = f"{event.rule_alias} at {hour_minute(event.started_at, site.site.timezone)}"
     if store.is_acknowledged(event_id):
         return twiml(f"Already acknowledged: {what}.")
     store.acknowledge(event_id, by=contact.id, now=now)
@@ -212,6 +210,5 @@ def _answer(
         return twiml(f"Answered {'YES' if yes else 'NO'}: {prompt.question}")
     until = ""
     if mode.until is not None:
-        end = dt.datetime.fromtimestamp(mode.until, ZoneInfo(site.site.timezone))
-        until = f" until {end:%H:%M}"
+        until = f" until {hour_minute(mode.until, site.site.timezone)}"
     return twiml(f"Answered YES: mode is now {mode.mode}{until}.")

@@ -28,7 +28,6 @@ counted in the digest. Critical ones, prompts and digests always go.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import os
 import secrets
@@ -38,11 +37,15 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TextIO
-from zoneinfo import ZoneInfo
 
 from guardian.alerts.base import DeliveryError, DeliveryUncertain, Notifier
+from guardian.alerts.console import ConsoleNotifier, LogNotifier
+from guardian.alerts.push import PushNotifier
+from guardian.alerts.sms import SmsNotifier
 from guardian.effects import Notification
 from guardian.store import Delivery, Store
+from guardian.timefmt import hour_minute, local_time
+from guardian.vocab import REMOTE_CHANNELS, Channel, Severity
 
 if TYPE_CHECKING:
     from guardian.config.alerts import QuietHours
@@ -53,7 +56,7 @@ log = logging.getLogger("guardian.alerts")
 #: seconds after which a claim by a process that may still be alive is taken over
 SENDING_LEASE = 120.0
 #: channels quiet hours apply to (console and log never wake anyone)
-QUIET_CHANNELS = frozenset({"sms", "push"})
+QUIET_CHANNELS = REMOTE_CHANNELS
 #: kinds of message quiet hours apply to
 QUIET_KINDS = frozenset({"alert", "escalation"})
 #: seconds a channel's sender sleeps between looks at the outbox when nothing wakes it
@@ -105,7 +108,8 @@ class Outbox:
         self.store = store
         self.notifiers = {n.channel: n for n in notifiers}
         self.quiet_hours = quiet_hours
-        self.timezone = ZoneInfo(timezone)
+        local_time(0.0, timezone)  # an unknown zone fails here, not at the first send
+        self.timezone = timezone
         self.max_attempts = max_attempts
         self.retry_max = retry_max
         self.lease = lease
@@ -195,8 +199,7 @@ class Outbox:
 
     def _may_send(self, delivery: Delivery) -> bool:
         notifier = self.notifiers.get(delivery.channel)
-        ready = getattr(notifier, "ready", None)
-        return notifier is not None and (ready is None or bool(ready(delivery.contact)))
+        return notifier is not None and notifier.ready(delivery.contact)
 
     def flush(self, now: float | None = None, channel: str | None = None) -> int:
         """Reconcile abandoned sends, then retry pending deliveries that are due (of one
@@ -218,12 +221,12 @@ class Outbox:
             or delivery.kind not in QUIET_KINDS
         ):
             return None
-        local = dt.datetime.fromtimestamp(delivery.created_at, self.timezone)
+        local = local_time(delivery.created_at, self.timezone)
         if not quiet.contains(local.hour * 60 + local.minute):
             return None
         return (
             f"quiet hours {quiet.start}-{quiet.end}: {delivery.severity} alert at "
-            f"{local:%H:%M} held back (counted in the digest)"
+            f"{hour_minute(delivery.created_at, self.timezone)} held back (counted in the digest)"
         )
 
     def send(self, delivery: Delivery, *, now: float | None = None) -> int:
@@ -400,8 +403,8 @@ def _notification(delivery: Delivery) -> Notification:
         key=delivery.dedup_key,
         event_id=delivery.event_id,
         rule_id=delivery.rule_id,
-        severity=delivery.severity,
-        channel=delivery.channel,
+        severity=Severity(delivery.severity),
+        channel=Channel(delivery.channel),
         contact=delivery.contact,
         message=delivery.message,
         kind=delivery.kind,
@@ -412,18 +415,12 @@ def build_notifiers(
     site: SiteConfig, *, out: TextIO | None = None, environ: Mapping[str, str] = os.environ
 ) -> list[Notifier]:
     """Every channel of the site: console, log, and sms / push when contacts use them."""
-    from guardian.alerts.console import ConsoleNotifier, LogNotifier
-
     notifiers: list[Notifier] = [ConsoleNotifier(out), LogNotifier()]
     channels = {ch for c in site.contacts for ch in c.channels}
     channels.update(site.alerts.digest.channels if site.alerts.digest.enabled else ())
     if "sms" in channels:
-        from guardian.alerts.sms import SmsNotifier
-
         notifiers.append(SmsNotifier.from_site(site, environ))
     if "push" in channels:
-        from guardian.alerts.push import PushNotifier
-
         notifiers.append(PushNotifier.from_site(site, environ))
     return notifiers
 

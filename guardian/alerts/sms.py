@@ -193,6 +193,7 @@ class SmsNotifier:
         assert self.credentials is not None
         tag = f"[{delivery.ref}]"
         started = delivery.sending_at or delivery.created_at
+        # UTC on purpose: Twilio's date_sent filter is in whole UTC days, not the site's
         day = dt.datetime.fromtimestamp(started, dt.UTC).date() - dt.timedelta(days=1)
         try:
             # messages sent since the day before the claim (Twilio filters by whole days)

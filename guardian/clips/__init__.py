@@ -24,7 +24,7 @@ from guardian.clips.recorder import (
     recover,
 )
 from guardian.clips.retention import PruneResult, clip_files, prune
-from guardian.config.site import crontab_trigger
+from guardian.config.cron import crontab_trigger
 
 if TYPE_CHECKING:
     from guardian.config import SiteBundle

@@ -9,17 +9,17 @@ client at another host (a test server, a regional edge).
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from guardian.config.checks import check_env_name
+from guardian.config.cron import crontab_trigger
 from guardian.config.durations import Duration
 from guardian.config.problems import located_error
+from guardian.vocab import Channel, ContactChannel
 
 _HHMM_RE = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-
-DigestChannel = Literal["console", "sms", "push"]
 
 
 class TwilioConfig(BaseModel):
@@ -141,8 +141,8 @@ class DigestConfig(BaseModel):
         "0 7 * * *",
         description="when, as a 5-field crontab in the site's time zone (default 07:00 daily)",
     )
-    channels: tuple[DigestChannel, ...] = Field(
-        ("sms", "push"),
+    channels: tuple[ContactChannel, ...] = Field(
+        (Channel.SMS, Channel.PUSH),
         description=(
             "channels the digest goes on: console, sms, push (each contact gets it on the "
             "ones it also lists in its own channels)"
@@ -162,8 +162,6 @@ class DigestConfig(BaseModel):
     @field_validator("cron")
     @classmethod
     def _check_cron(cls, value: str) -> str:
-        from guardian.config.site import crontab_trigger
-
         crontab_trigger(value, "UTC")
         return value
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from guardian.config.cron import crontab_trigger
 from guardian.config.durations import Duration, LongDuration
 from guardian.config.problems import located_error
 
@@ -94,8 +95,6 @@ class RetentionConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_schedule(self) -> RetentionConfig:
-        from guardian.config.site import crontab_trigger
-
         try:
             crontab_trigger(self.schedule, "UTC")
         except ValueError as exc:

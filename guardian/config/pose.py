@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from guardian.config.durations import Duration
 
 if TYPE_CHECKING:
-    from guardian.pose import PostureTracker
+    from guardian.pose import PostureEstimator
 
 PoseModel = Literal["learned", "hybrid", "geometric"]
 
@@ -123,19 +123,22 @@ class PoseConfig(BaseModel):
 
 def build_posture_tracker(
     config: PoseConfig, base_dir: Path | None = None, *, upright_score: float = 0.35
-) -> PostureTracker:
+) -> PostureEstimator:
     """The posture and fall estimator of one camera (``base_dir``: the site file's folder;
     ``upright_score``: detection.confidence, the least score of a box that may count as
     standing upright -- lower ones only continue a track).
 
     Raises :class:`guardian.fall.model.ModelError` when the weights cannot be read.
     """
-    from guardian.pose import PostureTracker
+    from guardian.pose import PostureTracker, PostureTuning
 
-    clear = float(config.clear_after)
-    lost_fall = float(config.lost_fall)
+    tuning = PostureTuning(
+        clear_after=float(config.clear_after),
+        lost_fall=float(config.lost_fall),
+        upright_score=upright_score,
+    )
     if config.model == "geometric":
-        return PostureTracker(clear_after=clear, lost_fall=lost_fall, upright_score=upright_score)
+        return PostureTracker(tuning)
     from guardian.fall.classifier import FallClassifier
 
     weights = None
@@ -148,7 +151,5 @@ def build_posture_tracker(
         mode=config.model,
         threshold=config.threshold,
         confirm=config.confirm,
-        clear_after=clear,
-        lost_fall=lost_fall,
-        upright_score=upright_score,
+        postures=PostureTracker(tuning),
     )

@@ -18,6 +18,7 @@ import re
 import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -123,7 +124,9 @@ def _fields_by_key(model: type[BaseModel]) -> dict[str, FieldInfo]:
 def _literal_values(tp: Any) -> list[Any]:
     tp, _ = _unwrap(tp, None)
     if get_origin(tp) is Literal:
-        return list(get_args(tp))
+        return [v.value if isinstance(v, Enum) else v for v in get_args(tp)]
+    if isinstance(tp, type) and issubclass(tp, Enum):  # the words of guardian.vocab
+        return [m.value for m in tp]
     if _is_union(tp):
         return [v for m in _union_members(tp) for v in _literal_values(m)]
     return []

@@ -6,7 +6,7 @@
 * :mod:`guardian.fall.model` -- the small temporal convolution, run in numpy;
 * :mod:`guardian.fall.classifier` -- :class:`~guardian.fall.classifier.FallClassifier`,
   a drop-in for :class:`guardian.pose.PostureTracker` (``pose: model:`` in the site file);
-* :mod:`guardian.fall.train` and :mod:`guardian.fall.cli` -- ``guardian train-fall``.
+* :mod:`guardian.fall.train` and :mod:`guardian.cli.fall` -- ``guardian train-fall``.
 
 The weights shipped in ``weights/`` say in their README which data and command made them.
 """

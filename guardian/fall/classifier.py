@@ -1,9 +1,12 @@
 """Posture and falls per track: the geometric estimator plus the learned fall model.
 
-:class:`FallClassifier` is a drop-in for :class:`guardian.pose.PostureTracker` (it is
-one: same ``update(tracks, timestamp, width, height)``, same
-:class:`~guardian.records.PostureReading` per TRACKED or LOST track, same hand-off of a
-person lost while falling and found again as a new track). What it adds:
+:class:`FallClassifier` is a drop-in for :class:`guardian.pose.PostureTracker` (both are
+a :class:`~guardian.pose.PostureEstimator`: same ``update(tracks, timestamp, width,
+height)``, same :class:`~guardian.records.PostureReading` per TRACKED or LOST track, same
+hand-off of a person lost while falling and found again as a new track). It holds a
+:class:`~guardian.pose.PostureTracker` (the geometric estimator, with its
+:class:`~guardian.pose.PostureTuning`) and drives it track by track through its public
+steps (``start`` / ``observe`` / ``lost`` / ``forget`` / ``sweep``). What it adds:
 
 * per person, a :class:`~guardian.fall.features.FeatureTrack` (normalised, camera-free
   features of every observed frame) and a window of *ticks*: the features sampled every
@@ -54,8 +57,8 @@ import numpy.typing as npt
 
 from guardian.fall.features import FEATURES, FeatureTrack, SkeletonKind, skeleton_kind
 from guardian.fall.model import FallNet, shipped_weights
-from guardian.pose import PostureTracker, _overlap, _TrackState
-from guardian.records import Box, Posture, PostureReading, Track
+from guardian.pose import PostureTracker, overlap
+from guardian.records import Box, Posture, PostureReading, Track, TrackState
 
 __all__ = ["FallClassifier", "FallMode", "TickRecorder"]
 
@@ -120,14 +123,14 @@ class _Person:
         return max((p for t, p in self.probs if t >= since), default=0.0)
 
 
-class FallClassifier(PostureTracker):
+class FallClassifier:
     """One camera: geometric posture + learned falls (see the module docstring).
 
     ``net`` None records ticks only (``recorder``), for building training data.
     ``threshold`` None: the one stored with the weights; ``down_guard`` 0 turns the
     "well below the upright level" part of the guard off; ``skeleton`` (with no net): which
-    skeleton features to record (a net brings its own). The keyword arguments not
-    listed here are :class:`~guardian.pose.PostureTracker`'s.
+    skeleton features to record (a net brings its own). ``postures``: the geometric
+    estimator it holds (None: one with the default tuning); give each classifier its own.
     """
 
     def __init__(
@@ -143,9 +146,8 @@ class FallClassifier(PostureTracker):
         rate: float = 10.0,
         recorder: TickRecorder | None = None,
         skeleton: SkeletonKind = "none",
-        **geometric: Any,
+        postures: PostureTracker | None = None,
     ) -> None:
-        super().__init__(**geometric)
         if confirm < 1:
             raise ValueError("confirm must be >= 1")
         self.net = net
@@ -160,6 +162,7 @@ class FallClassifier(PostureTracker):
         self.agree_before = agree_before
         self.down_guard = down_guard
         self.recorder = recorder
+        self.postures = postures if postures is not None else PostureTracker()
         self._people: dict[int, _Person] = {}
         #: fall_at of each person (by uid) with a confirmed fall
         self._falls: dict[int, float] = {}
@@ -170,63 +173,76 @@ class FallClassifier(PostureTracker):
         return cls(FallNet.load(weights if weights is not None else shipped_weights()), **kwargs)
 
     def reset(self) -> None:
-        super().reset()
+        """Forget every track."""
+        self.postures.reset()
         self._people.clear()
         self._falls.clear()
 
     def update(
         self, tracks: Sequence[Track], timestamp: float, width: int, height: int
     ) -> tuple[PostureReading, ...]:
-        out = super().update(tracks, timestamp, width, height)
-        gone = [k for k in self._people if k not in self._states]
+        """Readings for the TRACKED and LOST tracks of one frame, in the tracks' order."""
+        now = float(timestamp)
+        geometric = self.postures
+        out: list[PostureReading] = []
+        for track in tracks:
+            if track.state is TrackState.REMOVED:
+                geometric.forget(track.track_id)
+                continue
+            if track.state is TrackState.TENTATIVE:
+                continue
+            if track.state is TrackState.LOST:
+                reading = self._lost(track, now)
+            else:
+                if not geometric.knows(track.track_id):
+                    self._start(track, now)
+                reading = self._observe(track, now, height)
+            geometric.hold(track.track_id, reading)
+            out.append(reading)
+        geometric.sweep(now)
+        gone = [k for k in self._people if not geometric.knows(k)]
         if gone:  # removed tracks (and those forgotten by the geometric part)
             for key in gone:
                 del self._people[key]
             alive = {p.uid for p in self._people.values()}
             for uid in [u for u in self._falls if u not in alive]:
                 del self._falls[uid]
-        return out
+        return tuple(out)
 
     # ------------------------------------------------------------------ internals
 
-    def _new_state(self, track: Track, now: float) -> _TrackState:
-        fresh = super()._new_state(track, now)
-        source: _Person | None = None
-        if fresh.samples:  # the geometric estimator handed a falling track on
-            last = fresh.samples[-1]
-            for key, state in self._states.items():
-                if state.samples and state.samples[-1] is last and key in self._people:
-                    source = self._people[key]
-                    break
+    def _start(self, track: Track, now: float) -> None:
+        """A new track: the geometric state (perhaps handed on) and its person."""
+        handed_from = self.postures.start(track, now)
+        # the geometric estimator handed a falling track on: its person comes along
+        source = self._people.get(handed_from) if handed_from is not None else None
         if source is None:
             source = self._learned_handoff(track, now)
         person = source.copy() if source is not None else _Person(self.window, self.skeleton)
         if source is not None:
             source.hits, source.first_hit = 0, None  # one fall, one owner
         self._people[track.track_id] = person
-        return fresh
 
     def _learned_handoff(self, track: Track, now: float) -> _Person | None:
         """A person lost here while the network saw a fall (or was confirming one)."""
         best: _Person | None = None
         best_iou = 0.1
         for key, person in self._people.items():
-            state = self._states.get(key)
-            if state is None or person.box is None:
+            if not self.postures.knows(key) or person.box is None:
                 continue
-            if now - person.last_t > self.handoff_time or person.last_t >= now:
+            if now - person.last_t > self.postures.tuning.handoff_time or person.last_t >= now:
                 continue
             falling = person.uid in self._falls or person.hits > 0
             falling = falling or person.recent_max(person.last_t - 0.5) >= 0.5 * self.threshold
             if not falling:
                 continue
-            iou = _overlap(person.box, track.box)
+            iou = overlap(person.box, track.box)
             if iou > best_iou:
                 best, best_iou = person, iou
         return best
 
-    def _observe(self, s: _TrackState, track: Track, now: float, frame_h: int) -> PostureReading:
-        geo = super()._observe(s, track, now, frame_h)
+    def _observe(self, track: Track, now: float, frame_h: int) -> PostureReading:
+        geo = self.postures.observe(track, now, frame_h)
         person = self._people.get(track.track_id)
         if person is None:
             person = self._people[track.track_id] = _Person(self.window, self.skeleton)
@@ -239,17 +255,15 @@ class FallClassifier(PostureTracker):
             person.next_tick += step
         person.last_t = now
         person.box = track.box
-        reading = self._decide(s, person, geo, now)
-        s.reading = reading
-        return reading
+        return self._decide(track.track_id, person, geo, now)
 
-    def _lost(self, s: _TrackState, track: Track, now: float) -> PostureReading:
+    def _lost(self, track: Track, now: float) -> PostureReading:
         """A LOST track: the geometric candidate, its fall kept only as ``_decide`` says."""
-        geo = super()._lost(s, track, now)
+        geo = self.postures.lost(track, now)
         person = self._people.get(track.track_id)
         if person is None:
             return geo if self.net is None else dataclasses.replace(geo, fall_at=None)
-        return self._decide(s, person, geo, now)
+        return self._decide(track.track_id, person, geo, now)
 
     def _tick(self, person: _Person, t: float, f: npt.NDArray[np.float32], box: Box) -> None:
         person.window.append(f)
@@ -280,28 +294,29 @@ class FallClassifier(PostureTracker):
         return bool(f[_TOP_DROP] >= self.down_guard or f[_HIP_DROP] >= self.down_guard)
 
     def _decide(
-        self, s: _TrackState, person: _Person, geo: PostureReading, now: float
+        self, track_id: int, person: _Person, geo: PostureReading, now: float
     ) -> PostureReading:
         uid = person.uid
+        geo_fall = self.postures.fall_at(track_id)
         if (
             self.mode == "hybrid"
             and uid not in self._falls
-            and s.fall_at is not None
-            and person.recent_max(s.fall_at - self.agree_before) >= self.threshold
+            and geo_fall is not None
+            and person.recent_max(geo_fall - self.agree_before) >= self.threshold
         ):
-            self._falls[uid] = s.fall_at
+            self._falls[uid] = geo_fall
         fall_at = self._falls.get(uid)
         posture, since = geo.posture, geo.since
         if fall_at is not None:
             if posture is Posture.STANDING and since > fall_at:
-                if now - since >= self.clear_after:
+                if now - since >= self.postures.tuning.clear_after:
                     del self._falls[uid]
                     person.hits, person.first_hit = 0, None
                     fall_at = None
             else:  # down after a fall: LYING since the fall, whatever it looks like
                 posture, since = Posture.LYING, min(since, fall_at)
         if self.net is None:
-            fall_at = s.fall_at
+            fall_at = geo_fall
         return dataclasses.replace(
             geo, posture=posture, since=since, fall_at=fall_at, confidence=geo.confidence
         )

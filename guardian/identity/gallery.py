@@ -1,9 +1,7 @@
-"""Enrolled people, kept in the site's SQLite file (tables ``people`` and ``person_samples``).
-
-A person is stored with a name, a role (adult / child), the ``responsible`` flag and one
-appearance sample per enrolment photo: the embedding and colour histograms as float32
-blobs. The photo itself is stored only when asked (``--keep-photos``), as the JPEG bytes
-of the person's crop.
+"""Enrolled people: who they are (name, role, the ``responsible`` flag) and how they look
+(one appearance sample per enrolment photo), kept in the site's SQLite file through
+:class:`~guardian.store.people.People`. The photo itself is kept only when asked
+(``--keep-photos``), as the JPEG bytes of the person's crop.
 """
 
 from __future__ import annotations
@@ -14,12 +12,12 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
+from guardian.identity.appearance import Appearance
+from guardian.store import PersonRow, PersonSample, Store
+from guardian.vocab import ENROLLED_ROLES, Role
 
-from guardian.identity.appearance import Appearance, FloatArray
-from guardian.store import Store
-
-ROLES = ("adult", "child")
+#: the roles a person can be enrolled with, as words (``guardian enroll --role``)
+ROLES: tuple[str, ...] = tuple(str(r) for r in ENROLLED_ROLES)
 
 
 class GalleryError(ValueError):
@@ -32,7 +30,7 @@ class EnrolledPerson:
 
     person_id: str
     name: str
-    role: str
+    role: Role
     responsible: bool
     enrolled_at: float
     samples: tuple[Appearance, ...] = ()
@@ -58,14 +56,6 @@ def person_id_for(name: str) -> str:
             f"the name '{name}' has no letters or digits to make an id from — use e.g. 'Ana'"
         )
     return ident
-
-
-def _blob(array: FloatArray | None) -> bytes | None:
-    return None if array is None else np.asarray(array, np.float32).tobytes()
-
-
-def _array(blob: bytes | None) -> FloatArray | None:
-    return None if blob is None else np.frombuffer(blob, np.float32).copy()
 
 
 class Gallery:
@@ -95,31 +85,16 @@ class Gallery:
             raise GalleryError(f"no appearance samples for '{name}' — give at least one photo")
         person_id = person_id_for(name)
         now = time.time() if now is None else now
-        with self.store.transaction():
-            db = self.store.db
-            db.execute("delete from person_samples where person_id = ?", [person_id])
-            db.table("people").upsert(
-                {
-                    "id": person_id,
-                    "name": name,
-                    "role": role,
-                    "responsible": int(responsible),
-                    "enrolled_at": now,
-                },
-                pk="id",
+        self.store.people.replace(
+            PersonRow(
+                person_id=person_id,
+                name=name,
+                role=Role(role),
+                responsible=responsible,
+                enrolled_at=now,
+                samples=tuple(_sample(s) for s in samples),
             )
-            db.table("person_samples").insert_all(
-                {
-                    "person_id": person_id,
-                    "source": s.source,
-                    "embedding": _blob(s.appearance.embedding),
-                    "torso": _blob(s.appearance.torso),
-                    "legs": _blob(s.appearance.legs),
-                    "proportions": _blob(s.appearance.proportions),
-                    "photo": s.photo,
-                }
-                for s in samples
-            )
+        )
         person = self.get(person_id)
         assert person is not None
         return person
@@ -130,46 +105,40 @@ class Gallery:
         if person is None:
             known = ", ".join(p.name for p in self.people()) or "nobody is enrolled"
             raise GalleryError(f"no enrolled person '{name}' — enrolled: {known}")
-        with self.store.transaction():
-            self.store.db.execute(
-                "delete from person_samples where person_id = ?", [person.person_id]
-            )
-            self.store.db.execute("delete from people where id = ?", [person.person_id])
+        self.store.people.remove(person.person_id)
         return person
 
     def get(self, person_id: str) -> EnrolledPerson | None:
-        return next(iter(self._load("where id = ?", [person_id])), None)
+        row = self.store.people.get(person_id)
+        return None if row is None else _person(row)
 
     def people(self) -> list[EnrolledPerson]:
         """Everyone enrolled, by name, with their samples."""
-        return self._load("", [])
+        return [_person(row) for row in self.store.people.all()]
 
-    def _load(self, where: str, params: list[object]) -> list[EnrolledPerson]:
-        with self.store._lock:
-            db = self.store.db
-            rows = list(db.query(f"select * from people {where} order by name", params))
-            out = []
-            for r in rows:
-                samples = list(
-                    db.query("select * from person_samples where person_id = ?", [r["id"]])
-                )
-                out.append(
-                    EnrolledPerson(
-                        person_id=r["id"],
-                        name=r["name"],
-                        role=r["role"],
-                        responsible=bool(r["responsible"]),
-                        enrolled_at=float(r["enrolled_at"]),
-                        samples=tuple(
-                            Appearance(
-                                torso=_array(s["torso"]),
-                                legs=_array(s["legs"]),
-                                proportions=_array(s["proportions"]),
-                                embedding=_array(s["embedding"]),
-                            )
-                            for s in samples
-                        ),
-                        photos=sum(1 for s in samples if s["photo"] is not None),
-                    )
-                )
-        return out
+
+def _sample(enrolment: Enrolment) -> PersonSample:
+    a = enrolment.appearance
+    return PersonSample(
+        source=enrolment.source,
+        embedding=a.embedding,
+        torso=a.torso,
+        legs=a.legs,
+        proportions=a.proportions,
+        photo=enrolment.photo,
+    )
+
+
+def _person(row: PersonRow) -> EnrolledPerson:
+    return EnrolledPerson(
+        person_id=row.person_id,
+        name=row.name,
+        role=row.role,
+        responsible=row.responsible,
+        enrolled_at=row.enrolled_at,
+        samples=tuple(
+            Appearance(torso=s.torso, legs=s.legs, proportions=s.proportions, embedding=s.embedding)
+            for s in row.samples
+        ),
+        photos=sum(1 for s in row.samples if s.photo is not None),
+    )

@@ -32,11 +32,13 @@ from typing import TYPE_CHECKING
 from guardian.config.identity import IdentityConfig, MatchConfig
 from guardian.identity import ANONYMOUS_PREFIX
 from guardian.identity.appearance import Appearance, FloatArray, describe
-from guardian.identity.gallery import EnrolledPerson
+from guardian.identity.gallery import EnrolledPerson, Gallery
 from guardian.identity.graph import VISIBLE_WINDOW, CameraGraph, Whereabouts
 from guardian.identity.handoff import Candidate, Decision, Verdict, decide, pair_cost
 from guardian.identity.role import RoleEstimate, RoleEstimator
 from guardian.records import Frame, Observation, Track, TrackState
+from guardian.store import Store
+from guardian.vocab import Role
 
 if TYPE_CHECKING:
     from guardian.identity.embedder import AppearanceEmbedder
@@ -79,7 +81,7 @@ class PersonInfo:
     """A person on site, as seen from outside."""
 
     person_id: str
-    name: str | None
+    enrolled_id: str | None
     role: str
     role_confidence: float
     responsible: bool
@@ -104,14 +106,14 @@ class HandoffRecord:
 @dataclass
 class _Person:
     person_id: str
-    name: str | None = None
+    enrolled_id: str | None = None
     enrolled_role: str | None = None
     responsible: bool = False
     samples: deque[Appearance] = field(default_factory=lambda: deque(maxlen=PERSON_SAMPLES))
     roles: deque[RoleEstimate] = field(default_factory=lambda: deque(maxlen=PERSON_ROLES))
     tracks: dict[str, int] = field(default_factory=dict)
     last_seen: dict[str, float] = field(default_factory=dict)
-    role_cache: tuple[str, float] | None = None
+    role_cache: tuple[Role, float] | None = None
 
 
 @dataclass
@@ -124,7 +126,7 @@ class _TrackState:
     person: str | None = None
     done: bool = False
     fresh: bool = False
-    role_cache: tuple[str, float] | None = None
+    role_cache: tuple[Role, float] | None = None
 
 
 def _good_for_sample(track: Track, width: int) -> bool:
@@ -329,7 +331,7 @@ class SiteIdentity:
                 self._tracks.pop(key, None)
                 self._settled.discard(key)
                 self._role_pending.discard(key)
-            elif key in self._settled and track.role == "unknown":
+            elif key in self._settled and track.role == Role.UNKNOWN:
                 self._role_pending.add(key)
             else:
                 self._role_pending.discard(key)
@@ -410,7 +412,7 @@ class SiteIdentity:
         if enrolled is not None:
             person = _Person(
                 enrolled.person_id,
-                name=enrolled.person_id,
+                enrolled_id=enrolled.person_id,
                 enrolled_role=enrolled.role,
                 responsible=enrolled.responsible,
             )
@@ -472,17 +474,17 @@ class SiteIdentity:
         )
         log.debug("%s track %d: %s", st.camera, st.track_id, d)
 
-    def _role(self, person: _Person | None, st: _TrackState | None) -> tuple[str, float]:
+    def _role(self, person: _Person | None, st: _TrackState | None) -> tuple[Role, float]:
         """(role, how sure): the enrolled role, else the person's (or the lone track's)
         estimates combined."""
         if person is not None and person.enrolled_role is not None:
-            return person.enrolled_role, 1.0
+            return Role(person.enrolled_role), 1.0
         holder: _Person | _TrackState | None = person if person is not None else st
         if holder is None or not holder.roles:
-            return "unknown", 0.0
+            return Role.UNKNOWN, 0.0
         if holder.role_cache is None:  # combined once per new estimate, not per frame
             combined = RoleEstimator.combine(list(holder.roles))
-            holder.role_cache = (combined.role, combined.confidence)
+            holder.role_cache = (Role(combined.role), combined.confidence)
         return holder.role_cache
 
     def _fill(self, camera: str, track: Track) -> Track:
@@ -494,14 +496,14 @@ class SiteIdentity:
             person_id=person.person_id if person is not None else None,
             role=role,
             responsible=person.responsible if person is not None else False,
-            name=person.name if person is not None else None,
+            enrolled_id=person.enrolled_id if person is not None else None,
         )
 
     def _info(self, person: _Person) -> PersonInfo:
         role, sure = self._role(person, None)
         return PersonInfo(
             person.person_id,
-            person.name,
+            person.enrolled_id,
             role,
             sure,
             person.responsible,
@@ -524,9 +526,6 @@ def load_enrolled(database: Path) -> list[EnrolledPerson]:
     """The enrolled people of a site's database (none when the file does not exist)."""
     if not database.is_file():
         return []
-    from guardian.identity.gallery import Gallery
-    from guardian.store import Store
-
     with Store(database) as store:
         return Gallery(store).people()
 

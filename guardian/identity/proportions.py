@@ -74,6 +74,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from guardian.records import Box, Keypoint
+from guardian.vocab import Role
 
 #: a keypoint counts as seen from this confidence on
 MIN_CONF = 0.5
@@ -255,7 +256,7 @@ class BodyRole:
     likely reference age; ``reason`` why the sighting was not usable, or "".
     """
 
-    role: str
+    role: Role
     confidence: float
     p_child: float
     quality: float
@@ -459,13 +460,13 @@ def estimate(
     measured = measure(box, keypoints, frame_size)
     ratios = measured.ratios
     if ratios.head_share is None:
-        return BodyRole("unknown", 0.0, 0.5, 0.0, None, ratios, measured.reason)
+        return BodyRole(Role.UNKNOWN, 0.0, 0.5, 0.0, None, ratios, measured.reason)
     p_child, age = classify(ratios)
     # quality pulls the answer towards "don't know" (0.5)
     p = 0.5 + (p_child - 0.5) * measured.quality
     confidence = max(p, 1.0 - p)
     if confidence < MIN_CONFIDENCE:
         reason = measured.reason or "proportions not decisive"
-        return BodyRole("unknown", 0.0, p_child, measured.quality, age, ratios, reason)
-    role = "child" if p > 0.5 else "adult"
+        return BodyRole(Role.UNKNOWN, 0.0, p_child, measured.quality, age, ratios, reason)
+    role = Role.CHILD if p > 0.5 else Role.ADULT
     return BodyRole(role, confidence, p_child, measured.quality, age, ratios, measured.reason)

@@ -25,12 +25,14 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
 from guardian.identity import proportions
 from guardian.identity.face import ADULT_FROM, FaceAgeModel
 from guardian.records import Box, Keypoint
+from guardian.vocab import Role
 
 #: a role is stated only from this confidence on
 MIN_CONFIDENCE = proportions.MIN_CONFIDENCE
@@ -38,47 +40,50 @@ MIN_CONFIDENCE = proportions.MIN_CONFIDENCE
 MAX_CONFIDENCE = 0.99
 #: in combine(), bodies' pooled evidence counts this much beside faces' (when there are faces)
 BODY_WEIGHT = 0.5
-ROLES = ("adult", "child", "unknown")
-SOURCES = ("face", "body", "none")
+ROLES: tuple[Role, ...] = tuple(Role)
+#: what an estimate rests on
+RoleSource = Literal["face", "body", "none"]
+SOURCES: tuple[RoleSource, ...] = ("face", "body", "none")
 
 
 @dataclass(frozen=True)
 class RoleEstimate:
     """The role of one person from one or several sightings."""
 
-    role: str  # "adult" | "child" | "unknown"
-    confidence: float  # 0..1: how sure (0 when "unknown")
-    source: str  # "face" | "body" | "none"
+    role: Role
+    confidence: float  # 0..1: how sure (0 when unknown)
+    source: RoleSource
     age: float | None  # years, when a face model gave one
     detail: str  # short human text: "face: age 34 ± 6", "body: head/height 0.13 (adult)"
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
-            raise ValueError(f"role {self.role!r} is not one of {ROLES}")
+            raise ValueError(f"role {self.role!r} is not one of {', '.join(ROLES)}")
+        object.__setattr__(self, "role", Role(self.role))  # "adult" as written → Role.ADULT
         if self.source not in SOURCES:
-            raise ValueError(f"source {self.source!r} is not one of {SOURCES}")
+            raise ValueError(f"source {self.source!r} is not one of {', '.join(SOURCES)}")
         if not 0.0 <= self.confidence <= 1.0:
             raise ValueError(f"confidence {self.confidence} is not within 0..1")
 
     @property
     def log_odds(self) -> float:
         """Evidence for "child" (positive) or "adult" (negative); 0 when unknown."""
-        if self.role == "unknown" or self.confidence <= 0.5:
+        if self.role == Role.UNKNOWN or self.confidence <= 0.5:
             return 0.0
         c = min(self.confidence, MAX_CONFIDENCE)
         value = math.log(c / (1.0 - c))
-        return value if self.role == "child" else -value
+        return value if self.role == Role.CHILD else -value
 
 
-UNKNOWN = RoleEstimate("unknown", 0.0, "none", None, "no face or body seen well enough")
+UNKNOWN = RoleEstimate(Role.UNKNOWN, 0.0, "none", None, "no face or body seen well enough")
 
 
-def _decide(p_child: float, source: str, age: float | None, detail: str) -> RoleEstimate:
+def _decide(p_child: float, source: RoleSource, age: float | None, detail: str) -> RoleEstimate:
     p = min(MAX_CONFIDENCE, max(1.0 - MAX_CONFIDENCE, p_child))
     confidence = max(p, 1.0 - p)
     if confidence < MIN_CONFIDENCE:
-        return RoleEstimate("unknown", 0.0, source, age, f"{detail} → not sure")
-    role = "child" if p > 0.5 else "adult"
+        return RoleEstimate(Role.UNKNOWN, 0.0, source, age, f"{detail} → not sure")
+    role = Role.CHILD if p > 0.5 else Role.ADULT
     return RoleEstimate(role, round(confidence, 4), source, age, f"{detail} → {role}")
 
 
@@ -101,19 +106,21 @@ class RoleEstimator:
         face = None
         if self._face is not None:
             face = self._from_face(image, keypoints)
-            if face is not None and face.role != "unknown":
+            if face is not None and face.role != Role.UNKNOWN:
                 return face
         height, width = image.shape[:2]
         body = proportions.estimate(box, keypoints, (int(width), int(height)))
-        if body.role != "unknown":
+        if body.role != Role.UNKNOWN:
             text = body.detail if face is None else f"{body.detail}; {face.detail}"
             sure = round(min(MAX_CONFIDENCE, body.confidence), 4)
             return RoleEstimate(body.role, sure, "body", None if face is None else face.age, text)
         if face is not None:  # a face was read but was not decisive; say what it gave
-            return RoleEstimate("unknown", 0.0, "face", face.age, f"{face.detail}; {body.detail}")
+            return RoleEstimate(
+                Role.UNKNOWN, 0.0, "face", face.age, f"{face.detail}; {body.detail}"
+            )
         if body.ratios.head_share is not None:
-            return RoleEstimate("unknown", 0.0, "body", None, body.detail)
-        return RoleEstimate("unknown", 0.0, "none", None, body.detail)
+            return RoleEstimate(Role.UNKNOWN, 0.0, "body", None, body.detail)
+        return RoleEstimate(Role.UNKNOWN, 0.0, "none", None, body.detail)
 
     def _from_face(self, image: np.ndarray, keypoints: Sequence[Keypoint]) -> RoleEstimate | None:
         assert self._face is not None
@@ -140,8 +147,8 @@ class RoleEstimator:
         """
         if not estimates:
             return UNKNOWN
-        faces = [e for e in estimates if e.source == "face" and e.role != "unknown"]
-        bodies = [e for e in estimates if e.source == "body" and e.role != "unknown"]
+        faces = [e for e in estimates if e.source == "face" and e.role != Role.UNKNOWN]
+        bodies = [e for e in estimates if e.source == "body" and e.role != Role.UNKNOWN]
         ages = [e.age for e in estimates if e.age is not None]
         age = round(statistics.median(ages), 1) if ages else None
 
@@ -152,19 +159,19 @@ class RoleEstimator:
 
         total = pooled(faces) + (BODY_WEIGHT if faces else 1.0) * pooled(bodies)
         if not faces and not bodies:
-            source = (
+            source: RoleSource = (
                 "face"
                 if ages
                 else ("body" if any(e.source == "body" for e in estimates) else "none")
             )
             return RoleEstimate(
-                "unknown", 0.0, source, age, f"{len(estimates)} sighting(s), none decisive"
+                Role.UNKNOWN, 0.0, source, age, f"{len(estimates)} sighting(s), none decisive"
             )
         source = "face" if faces else "body"
         counts = []
         for name, group in (("face", faces), ("body", bodies)):
             if group:
-                adults = sum(e.role == "adult" for e in group)
+                adults = sum(e.role == Role.ADULT for e in group)
                 counts.append(f"{name} {adults} adult / {len(group) - adults} child")
         detail = f"{len(estimates)} sightings: " + ", ".join(counts)
         if age is not None:

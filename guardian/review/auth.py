@@ -2,8 +2,8 @@
 
 * Passwords: scrypt (``hashlib.scrypt``) in a self-describing string
   ``scrypt$n=16384,r=8,p=1$<salt>$<hash>`` (unpadded base64url), checked in constant time.
-* One secret key signs sessions and share links (HMAC-SHA256, with a different derived
-  key for each use). It comes from the environment variable named by
+* One secret key signs sessions and share links (itsdangerous, HMAC-SHA256, with a
+  different derived key for each use). It comes from the environment variable named by
   ``review.secret_env``, or else is generated once into ``<database>.secret`` (mode 0600)
   next to the database, so links keep working across restarts and processes.
 * A session is a signed cookie: a random session id, user, expiry and a random CSRF
@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import itsdangerous
 
 from guardian.config.review import HASH_RE, ReviewConfig
 
@@ -142,27 +144,32 @@ def load_secret(
 
 
 class Signer:
-    """HMAC-SHA256 over JSON payloads, one derived key per purpose."""
+    """Signed JSON payloads (itsdangerous, HMAC-SHA256), one derived key per purpose.
+
+    A token is ``<base64url JSON>.<signature>``; a token made for another purpose (a
+    share link offered as a session cookie) or with another key does not verify.
+    """
 
     def __init__(self, secret: bytes, purpose: str) -> None:
-        self._key = hmac.new(secret, purpose.encode("utf-8"), hashlib.sha256).digest()
+        self._signer = itsdangerous.Signer(
+            secret,
+            salt=f"guardian.review.{purpose}",
+            key_derivation="hmac",
+            digest_method=hashlib.sha256,
+        )
 
     def sign(self, payload: Mapping[str, Any]) -> str:
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8"))
-        mac = hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest()
-        return f"{body}.{_b64(mac)}"
+        return self._signer.sign(body).decode("ascii")
 
     def unsign(self, token: str) -> dict[str, Any] | None:
         """The payload, or None when the token was not made with this key and purpose."""
-        body, dot, mac = token.partition(".")
-        if not dot or len(token) > 4096:
+        if len(token) > 4096 or not token.isascii():
             return None
-        expected = hmac.new(self._key, body.encode("ascii", "replace"), hashlib.sha256).digest()
         try:
-            if not hmac.compare_digest(_unb64(mac), expected):
-                return None
-            payload = json.loads(_unb64(body))
-        except (ValueError, UnicodeDecodeError):
+            body = self._signer.unsign(token.encode("ascii"))
+            payload = json.loads(_unb64(body.decode("ascii")))
+        except (itsdangerous.BadSignature, ValueError, UnicodeDecodeError):
             return None
         return payload if isinstance(payload, dict) else None
 

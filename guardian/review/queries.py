@@ -15,10 +15,9 @@ from zoneinfo import ZoneInfo
 
 from guardian.clips.paths import UnsafeClipPath, resolve_clip_path
 from guardian.config.review import ReviewConfig
-from guardian.records import Severity
 from guardian.store import ReviewedEvent, Store
-
-SEVERITY_ORDER: tuple[Severity, ...] = (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
+from guardian.timefmt import local_date
+from guardian.vocab import SEVERITY_ORDER, Severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +48,7 @@ def night_window(day: date, review: ReviewConfig, timezone: str) -> Window:
 
 def last_night(now: float, review: ReviewConfig, timezone: str) -> Window:
     """The latest night that has started by ``now`` (in the morning: last night)."""
-    today = datetime.fromtimestamp(now, ZoneInfo(timezone)).date()
+    today = local_date(now, timezone)
     tonight = night_window(today, review, timezone)
     return tonight if tonight.start <= now else night_window(today - timedelta(1), review, timezone)
 
@@ -129,7 +128,7 @@ def review_items(
 
 @dataclass(frozen=True, slots=True)
 class ReviewPage:
-    """One page of a window's events, critical first (then by time)."""
+    """One page of a window's events, critical first, then newest first."""
 
     items: tuple[ReviewItem, ...]  # this page's events, with their clips
     total: int  # events in the window (after the filters)
@@ -137,6 +136,7 @@ class ReviewPage:
     page: int  # 1-based
     pages: int  # at least 1
     first: int  # 1-based index of this page's first event (0 when there is none)
+    unacknowledged: int = 0  # critical events in the whole window not acknowledged
 
 
 def review_page_items(
@@ -149,20 +149,23 @@ def review_page_items(
     camera: str | None = None,
     rule_id: str | None = None,
     unreviewed: bool = False,
+    severity: Severity | None = None,
 ) -> ReviewPage:
     """Page ``page`` of the window's events (``per_page`` each); clips are looked up for
     this page's events only. A page past the last has no items."""
     entries = store.review_events(
         start=window.start, end=window.end, camera=camera, rule_id=rule_id, unreviewed=unreviewed
     )
+    if severity is not None:
+        entries = [e for e in entries if e.event.severity == severity]
     rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
-    entries.sort(key=lambda e: rank.get(e.event.severity, len(rank)))  # stable: time order kept
+    entries.sort(key=lambda e: (rank.get(e.event.severity, len(rank)), -e.event.started_at))
     total = len(entries)
     pages = max(1, -(-total // per_page))
     start = (page - 1) * per_page
     chosen = entries[start : start + per_page]
     counts = tuple(
-        (s, n) for s in SEVERITY_ORDER if (n := sum(1 for e in entries if e.event.severity is s))
+        (s, n) for s in SEVERITY_ORDER if (n := sum(1 for e in entries if e.event.severity == s))
     )
     return ReviewPage(
         items=tuple(ReviewItem(e, clip_files(store, clips_dir, e.event.event_id)) for e in chosen),
@@ -171,6 +174,11 @@ def review_page_items(
         page=page,
         pages=pages,
         first=start + 1 if chosen else 0,
+        unacknowledged=sum(
+            1
+            for e in entries
+            if e.event.severity is Severity.CRITICAL and e.acknowledged_at is None
+        ),
     )
 
 

@@ -6,7 +6,6 @@ event in one SQLite transaction and only then carries it out (see guardian.pipel
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import re
 import secrets
@@ -14,7 +13,6 @@ import shlex
 import shutil
 import string
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field, field_validator
 
@@ -31,8 +29,10 @@ from guardian.effects import (
 from guardian.identity import ANONYMOUS_PREFIX
 from guardian.records import Event
 from guardian.rules.base import RuleContext
-from guardian.rules.fields import Duration, KindConfig, NameList, TimerDuration
+from guardian.rules.fields import ActionConfig, Duration, KindConfig, NameList, TimerDuration
 from guardian.rules.registry import ACTIONS
+from guardian.timefmt import stamp
+from guardian.vocab import Channel, Mode
 
 TEMPLATE_FIELDS = (
     "rule",
@@ -47,8 +47,6 @@ TEMPLATE_FIELDS = (
     "site",
     "link",
 )
-Channel = Literal["console", "log", "sms", "push"]
-ModeName = Literal["unsupervised", "supervised"]
 
 
 #: the longest message text, in characters (one Twilio message body); a longer one is cut
@@ -194,7 +192,6 @@ def render(template: str, event: Event, context: RuleContext | None = None) -> s
     alert still goes out. The text is at most :data:`MAX_MESSAGE` characters.
     """
     context = context or RuleContext()
-    when = dt.datetime.fromtimestamp(event.started_at, ZoneInfo(context.timezone))
     values = {
         "rule": event.rule_id,
         "alias": event.rule_alias,
@@ -203,7 +200,7 @@ def render(template: str, event: Event, context: RuleContext | None = None) -> s
         "zone": event.zone or "-",
         "track": event.track_id if event.track_id is not None else "-",
         "person": person_words(event),
-        "time": when.strftime("%Y-%m-%d %H:%M:%S"),
+        "time": stamp(event.started_at, context.timezone),
         "message": event.message,
         "site": context.site_name,
         "link": review_link(event, context),
@@ -232,10 +229,10 @@ Template = Annotated[str, BeforeValidator(_template)]
 
 
 def _channels_default() -> list[Channel]:
-    return ["console"]
+    return [Channel.CONSOLE]
 
 
-class AlertConfig(KindConfig):
+class AlertConfig(ActionConfig):
     """Send a message to contacts over channels (written to the outbox first)."""
 
     kind: Literal["alert"] = Field(description="alert: notify contacts")
@@ -276,7 +273,7 @@ def _notify(
                     key=f"{key}:{channel}:{contact}",
                     event_id=event.event_id,
                     rule_id=event.rule_id,
-                    severity=event.severity.value,
+                    severity=event.severity,
                     channel=channel,
                     contact=contact,
                     message=text,
@@ -304,7 +301,7 @@ ACTIONS.register("alert", AlertConfig, AlertAction, "notify contacts")
 class ModeSwitch(KindConfig):
     """A mode to switch to, and for how long (supervised mode always ends)."""
 
-    mode: ModeName = Field(description="unsupervised or supervised")
+    mode: Mode = Field(description="unsupervised or supervised")
     for_: SupervisedDuration | None = Field(
         None,
         alias="for",
@@ -322,7 +319,7 @@ def _mode_request(
     switch: ModeSwitch, event: Event, context: RuleContext, source: str
 ) -> ModeRequest:
     until = None
-    if switch.mode == "supervised":
+    if switch.mode == Mode.SUPERVISED:
         until = event.started_at + (
             switch.for_ if switch.for_ is not None else context.supervised_for
         )
@@ -335,7 +332,7 @@ def _mode_request(
     )
 
 
-class SetModeConfig(ModeSwitch):
+class SetModeConfig(ModeSwitch, ActionConfig):
     """Switch the site's mode when the rule fires."""
 
     kind: Literal["set_mode"] = Field(description="set_mode: switch the site's mode")
@@ -345,6 +342,9 @@ class SetModeAction:
     def __init__(self, config: SetModeConfig) -> None:
         self.config = config
 
+    def switches_to(self) -> Mode | None:
+        return self.config.mode
+
     def run(self, event: Event, effects: Effects, context: RuleContext) -> None:
         effects.set_mode(_mode_request(self.config, event, context, "rule"))
 
@@ -352,7 +352,7 @@ class SetModeAction:
 ACTIONS.register("set_mode", SetModeConfig, SetModeAction, "switch the site's mode")
 
 
-class PromptConfig(KindConfig):
+class PromptConfig(ActionConfig):
     """Ask contacts a yes/no question; YES switches the mode (``yes``)."""
 
     kind: Literal["prompt"] = Field(description="prompt: ask the owner a yes/no question")
@@ -379,6 +379,9 @@ class PromptAction:
     def __init__(self, config: PromptConfig) -> None:
         self.config = config
 
+    def switches_to(self) -> Mode | None:
+        return self.config.yes.mode if self.config.yes is not None else None
+
     def run(self, event: Event, effects: Effects, context: RuleContext) -> None:
         c = self.config
         prompt_id = secrets.token_hex(3)
@@ -394,7 +397,7 @@ class PromptAction:
                 reason=event_text(event),
                 source="prompt",
                 duration=None
-                if c.yes.mode != "supervised"
+                if c.yes.mode != Mode.SUPERVISED
                 else (c.yes.for_ if c.yes.for_ is not None else context.supervised_for),
             )
         effects.ask(
@@ -416,7 +419,7 @@ class PromptAction:
 ACTIONS.register("prompt", PromptConfig, PromptAction, "ask the owner a yes/no question")
 
 
-class EscalateConfig(KindConfig):
+class EscalateConfig(ActionConfig):
     """If the event is not acknowledged in time, alert the next contact, and the next."""
 
     kind: Literal["escalate"] = Field(description="escalate: alert the next contact if not acked")
@@ -443,7 +446,7 @@ class EscalateAction:
             EscalationRequest(
                 event_id=event.event_id,
                 rule_id=event.rule_id,
-                severity=event.severity.value,
+                severity=event.severity,
                 contacts=tuple(c.contacts),
                 channels=tuple(c.channels),
                 after=float(c.after),
@@ -461,7 +464,7 @@ def _argv(value: Any) -> Any:
     return shlex.split(value) if isinstance(value, str) else value
 
 
-class SirenConfig(KindConfig):
+class SirenConfig(ActionConfig):
     """Run a local command (a siren, a light, a relay): argv, not a shell."""
 
     kind: Literal["siren"] = Field(description="siren: run a local command")
@@ -499,7 +502,7 @@ class SirenAction:
 ACTIONS.register("siren", SirenConfig, SirenAction, "run a local command")
 
 
-class RecordClipConfig(KindConfig):
+class RecordClipConfig(ActionConfig):
     """Keep a clip of the event: from ``pre`` before it to ``post`` after it."""
 
     kind: Literal["record_clip"] = Field(description="record_clip: keep a clip of the event")

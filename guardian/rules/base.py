@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 from guardian.effects import Effects
 from guardian.records import (
@@ -24,6 +24,10 @@ from guardian.records import (
     ZonePresence,
     ZoneTransition,
 )
+from guardian.vocab import Mode, Role, Severity
+
+#: what one cooldown covers: "person" (camera, zone, person/track), "zone", or "rule"
+CooldownPer = Literal["person", "zone", "rule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +46,12 @@ class Hit:
     zone: str | None = None
     track_id: int | None = None
     person_id: str | None = None
-    role: str = "unknown"
+    role: Role = Role.UNKNOWN
     detail: str = ""
     #: the person is the supervising adult (enrolled as responsible)
     responsible: bool = False
     #: the enrolled person's id, None for anybody not enrolled
-    name: str | None = None
+    enrolled_id: str | None = None
     #: a time (epoch seconds) that ``detail`` names as ``{clock}``
     clock: float | None = None
     #: an entry's visit of its zone (zone_enter): when it began, or None for hits that
@@ -56,7 +60,7 @@ class Hit:
     visit: float | None = None
     new_visit: bool = False
     #: the event's severity when it is not the rule's (a camera back after a problem: info)
-    severity: str | None = None
+    severity: Severity | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +90,7 @@ class Pending:
 class RuleContext:
     """Site-wide facts conditions and actions read."""
 
-    mode: str = "unsupervised"
+    mode: Mode = Mode.UNSUPERVISED
     timezone: str = "UTC"
     site_name: str = "Guardian"
     #: base URL of the review page, for links in alerts ("" when not served)
@@ -184,10 +188,10 @@ class View:
             zone=zone,
             track_id=track_id,
             person_id=track.person_id if track else None,
-            role=track.role if track else "unknown",
+            role=track.role if track else Role.UNKNOWN,
             detail=detail,
             responsible=track.responsible if track else False,
-            name=track.name if track else None,
+            enrolled_id=track.enrolled_id if track else None,
         )
 
 
@@ -293,6 +297,23 @@ class AdultGated(Protocol):
     def require_confirmed_adults(self) -> None: ...
 
 
+@runtime_checkable
+class WatchesScene(Protocol):
+    """A trigger that needs the scene stage to watch zones for background changes."""
+
+    @property
+    def scene_zones(self) -> frozenset[str]: ...
+
+
+@runtime_checkable
+class SwitchesMode(Protocol):
+    """An action that can switch the site's mode (set_mode; a prompt, on YES)."""
+
+    def switches_to(self) -> Mode | None:
+        """The mode it may switch the site to; None when it never switches."""
+        ...
+
+
 class Condition(Protocol):
     def holds(self, hit: Hit, view: View | None, context: RuleContext) -> bool: ...
 
@@ -307,10 +328,10 @@ class RuleRuntime:
 
     rule_id: str
     alias: str
-    severity: str
+    severity: Severity
     cameras: frozenset[str]
     zones_scope: frozenset[str]
-    modes: frozenset[str]
+    modes: frozenset[Mode]
     cooldown: float
     triggers: list[Trigger]
     conditions: list[Condition]
@@ -318,8 +339,8 @@ class RuleRuntime:
     source: str = ""
     enabled: bool = True
     disabled_reason: str | None = None
-    #: what one cooldown covers: "person" (camera, zone, person/track), "zone", or "rule"
-    cooldown_per: str = "person"
+    #: what one cooldown covers (see CooldownPer)
+    cooldown_per: CooldownPer = "person"
     builtin: bool = False
     #: the trigger kinds, as written (for listings)
     kinds: tuple[str, ...] = ()

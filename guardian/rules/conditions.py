@@ -4,27 +4,26 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from pydantic import BeforeValidator, Field, model_validator
 
 from guardian.identity import ANONYMOUS_PREFIX
 from guardian.rules.base import Hit, RuleContext, View
-from guardian.rules.fields import KindConfig, NameList
+from guardian.rules.fields import ConditionConfig, NameList
 from guardian.rules.registry import CONDITIONS
 from guardian.rules.triggers import OccupancyTest, occupancy
+from guardian.timefmt import local_time
+from guardian.vocab import ENROLLED_ROLES, Mode, Role
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ModeName = Literal["unsupervised", "supervised"]
-Role = Literal["adult", "child", "unknown"]
 
 
 def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-class TimeConfig(KindConfig):
+class TimeConfig(ConditionConfig):
     """True between two times of day (site time zone), optionally on some weekdays only."""
 
     kind: Literal["time"] = Field(description="time: a time-of-day window")
@@ -48,7 +47,7 @@ class TimeCondition:
         self.config = config
 
     def holds(self, hit: Hit, view: View | None, context: RuleContext) -> bool:
-        now = dt.datetime.fromtimestamp(hit.timestamp, ZoneInfo(context.timezone))
+        now = local_time(hit.timestamp, context.timezone)
         t, c = now.time(), self.config
         if c.after < c.before:
             inside, day = c.after <= t < c.before, now
@@ -61,12 +60,12 @@ class TimeCondition:
 CONDITIONS.register("time", TimeConfig, TimeCondition, "a time-of-day window")
 
 
-class ModeConfig(KindConfig):
+class ModeConfig(ConditionConfig):
     """True when the site is in one of these modes (the rule's own ``modes`` is the same
     test for the whole rule; this one can sit beside others)."""
 
     kind: Literal["mode"] = Field(description="mode: the site's current mode")
-    mode: Annotated[list[ModeName], BeforeValidator(_as_list)] = Field(
+    mode: Annotated[list[Mode], BeforeValidator(_as_list)] = Field(
         min_length=1, description="unsupervised and/or supervised (one or a list)"
     )
 
@@ -82,7 +81,7 @@ class ModeCondition:
 CONDITIONS.register("mode", ModeConfig, ModeCondition, "the site's current mode")
 
 
-class RoleConfig(KindConfig):
+class RoleConfig(ConditionConfig):
     """True when the person of the trigger has one of these roles (from the identity stage)."""
 
     kind: Literal["role"] = Field(description="role: the person's role")
@@ -96,14 +95,14 @@ class RoleCondition:
         self.roles = frozenset(config.roles)
 
     def holds(self, hit: Hit, view: View | None, context: RuleContext) -> bool:
-        role = hit.role if hit.role in ("adult", "child") else "unknown"
+        role = hit.role if hit.role in ENROLLED_ROLES else Role.UNKNOWN
         return role in self.roles
 
 
 CONDITIONS.register("role", RoleConfig, RoleCondition, "the person's role")
 
 
-class PersonConfig(KindConfig):
+class PersonConfig(ConditionConfig):
     """True for (or, with ``not``, except for) enrolled people; or for anybody (not) known."""
 
     kind: Literal["person"] = Field(description="person: who the person of the trigger is")
@@ -129,12 +128,12 @@ class PersonCondition:
 def enrolled_id(hit: Hit) -> str | None:
     """The enrolled person's id, or None for anybody not enrolled.
 
-    The identity stage gives enrolled people their id as both ``name`` and person id;
+    The identity stage gives enrolled people their id as both ``enrolled_id`` and person id;
     people it follows without knowing them get an anonymous id (``#3``), which is not a
     known person.
     """
-    if hit.name is not None:
-        return hit.name
+    if hit.enrolled_id is not None:
+        return hit.enrolled_id
     pid = hit.person_id
     return None if pid is None or pid.startswith(ANONYMOUS_PREFIX) else pid
 
@@ -142,7 +141,7 @@ def enrolled_id(hit: Hit) -> str | None:
 CONDITIONS.register("person", PersonConfig, PersonCondition, "who the person is")
 
 
-class ResponsibleConfig(KindConfig):
+class ResponsibleConfig(ConditionConfig):
     """True when the person of the trigger is (or, with ``responsible: false``, is not) the
     supervising adult: someone enrolled with ``--responsible``."""
 
@@ -167,7 +166,7 @@ CONDITIONS.register(
 )
 
 
-class OccupancyConditionConfig(OccupancyTest):
+class OccupancyConditionConfig(OccupancyTest, ConditionConfig):
     """True when the head counts by role in zones match right now."""
 
     kind: Literal["occupancy"] = Field(description="occupancy: who is in a zone, by role")

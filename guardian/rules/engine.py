@@ -10,13 +10,11 @@ running. Durable state (timers, cooldowns) is drained after each step with
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import logging
 import secrets
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from guardian.effects import Effects, StateChange
 from guardian.records import Event, HealthChange, Observation, Severity
@@ -32,25 +30,32 @@ from guardian.rules.base import (
     RuleRuntime,
     Stateful,
     Streamed,
+    SwitchesMode,
     Timed,
     View,
+    WatchesScene,
 )
 from guardian.rules.health import HealthTrigger
+from guardian.timefmt import clock
+from guardian.vocab import Mode, Role
 
 log = logging.getLogger("guardian.rules")
 
 
 def new_event_id(timestamp: float) -> str:
-    """Sortable and unique: UTC time of the event plus random hex."""
+    """Sortable and unique: UTC time of the event plus random hex.
+
+    UTC on purpose: ids sort the same whatever the site's zone (and across DST changes).
+    """
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime(timestamp)) + "-" + secrets.token_hex(4)
 
 
 def who(hit: Hit) -> str:
     """The person a hit is about, as people say it: the enrolled name, "a child", "an
     adult" or "someone" (never a track number: those are for logs)."""
-    if hit.name:
-        return hit.name
-    return {"child": "a child", "adult": "an adult"}.get(hit.role, "someone")
+    if hit.enrolled_id:
+        return hit.enrolled_id
+    return {Role.CHILD: "a child", Role.ADULT: "an adult"}.get(hit.role, "someone")
 
 
 def event_message(hit: Hit, timezone: str) -> str:
@@ -61,8 +66,7 @@ def event_message(hit: Hit, timezone: str) -> str:
     """
     text = hit.detail.replace("{who}", who(hit))
     if hit.clock is not None:
-        clock = dt.datetime.fromtimestamp(hit.clock, ZoneInfo(timezone))
-        text = text.replace("{clock}", f"{clock:%H:%M:%S}")
+        text = text.replace("{clock}", clock(hit.clock, timezone))
     where = hit.camera + (f"/{hit.zone}" if hit.zone else "")
     return f"{text[:1].upper()}{text[1:]} ({where})"
 
@@ -71,13 +75,10 @@ def lowers_protection(rule: RuleRuntime) -> bool:
     """True when one of the rule's actions switches the site to supervised mode (a
     prompt's YES, or set_mode): that turns rules off (entry alerts), so the rule must
     only fire for a confirmed adult."""
-    for action in rule.actions:
-        config = getattr(action, "config", None)
-        kind = getattr(config, "kind", None)
-        switch = getattr(config, "yes", None) if kind == "prompt" else config
-        if kind in ("prompt", "set_mode") and getattr(switch, "mode", None) == "supervised":
-            return True
-    return False
+    return any(
+        isinstance(action, SwitchesMode) and action.switches_to() == Mode.SUPERVISED
+        for action in rule.actions
+    )
 
 
 def _forget_cooldowns(rule: RuleRuntime, camera: str) -> None:
@@ -91,7 +92,7 @@ def _forget_cooldowns(rule: RuleRuntime, camera: str) -> None:
 def confirmed_adult(hit: Hit, view: View | None) -> bool:
     """The hit's person, or somebody seen in its zone (on its camera when it has none),
     is an adult by the identity stage (its role estimate, or enrolled): not unknown."""
-    if hit.role == "adult":
+    if hit.role == Role.ADULT:
         return True
     if view is None or view.camera != hit.camera:
         return False
@@ -99,7 +100,7 @@ def confirmed_adult(hit: Hit, view: View | None) -> bool:
     if hit.zone is not None and view.has_zone(hit.zone):
         inside = {p.track_id for p in view.presences(hit.zone)}
     return any(
-        t.role == "adult" and (inside is None or t.track_id in inside) for t in view.obs.tracks
+        t.role == Role.ADULT and (inside is None or t.track_id in inside) for t in view.obs.tracks
     )
 
 
@@ -107,17 +108,12 @@ def format_pending(pending: Pending, timezone: str, what: str = "video") -> str:
     """The line that says a timer was still running when a file ended, e.g. "pool: timer
     of absent rule submersion still running when the video ended (someone last seen
     12:03:04 in water, 7.0 s before the end; due at 12:03:19)"."""
-    tz = ZoneInfo(timezone)
-
-    def clock(ts: float) -> str:
-        return f"{dt.datetime.fromtimestamp(ts, tz):%H:%M:%S}"
-
-    detail = pending.detail.replace("{clock}", clock(pending.since))
+    detail = pending.detail.replace("{clock}", clock(pending.since, timezone))
     before = max(0.0, pending.ended - pending.since)
     return (
         f"{pending.camera}: timer of {pending.kind} rule {pending.rule_id} still running "
         f"when the {what} ended ({detail}, {before:.1f} s before the end; "
-        f"due at {clock(pending.deadline)})"
+        f"due at {clock(pending.deadline, timezone)})"
     )
 
 
@@ -174,16 +170,17 @@ class RuleEngine:
     def active(self) -> list[RuleRuntime]:
         return [r for r in self.rules if r.enabled]
 
-    def set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: Mode | str) -> None:
         if mode != self.context.mode:
-            self.context = dataclasses.replace(self.context, mode=mode)
+            self.context = dataclasses.replace(self.context, mode=Mode(mode))
 
     def scene_zones(self) -> set[str]:
         """Zones some enabled rule watches for background changes (new objects)."""
         zones: set[str] = set()
         for rule in self.active:
             for trigger in rule.triggers:
-                zones |= set(getattr(trigger, "scene_zones", ()))
+                if isinstance(trigger, WatchesScene):
+                    zones |= trigger.scene_zones
         return zones
 
     def process(self, observation: Observation) -> list[Firing]:

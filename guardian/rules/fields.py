@@ -13,6 +13,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 from guardian.config.durations import Duration, LongDuration, TimerDuration
 
 __all__ = [
+    "ActionConfig",
+    "ConditionConfig",
     "Count",
     "CountTest",
     "Duration",
@@ -20,6 +22,7 @@ __all__ = [
     "LongDuration",
     "NameList",
     "TimerDuration",
+    "TriggerConfig",
     "parse_count",
 ]
 
@@ -36,6 +39,18 @@ class KindConfig(BaseModel):
     """Base of every trigger, condition and action config: strict and frozen."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+class TriggerConfig(KindConfig):
+    """Base of every trigger kind's config (``triggers:`` entries)."""
+
+
+class ConditionConfig(KindConfig):
+    """Base of every condition kind's config (``conditions:`` entries)."""
+
+
+class ActionConfig(KindConfig):
+    """Base of every action kind's config (``actions:`` entries)."""
 
 
 _OPS: dict[str, Callable[[int, int], bool]] = {

@@ -18,12 +18,10 @@ A rule of the same id in a rules file replaces it; ``enabled: false`` turns it o
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
-from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import Field
@@ -31,9 +29,10 @@ from pydantic import Field
 from guardian.config import YamlDocument, load_yaml
 from guardian.records import HealthChange, HealthProblem
 from guardian.rules.base import Hit, RuleContext, View
-from guardian.rules.fields import Duration, KindConfig, NameList
+from guardian.rules.fields import Duration, NameList, TriggerConfig
 from guardian.rules.registry import TRIGGERS
-from guardian.timefmt import format_duration
+from guardian.timefmt import format_duration, hour_minute
+from guardian.vocab import Channel, Severity
 
 if TYPE_CHECKING:
     from guardian.config import SiteBundle
@@ -101,10 +100,10 @@ def place_of(zone_kinds: Iterable[str]) -> str:
 
 
 def _clock(ts: float, timezone: str) -> str:
-    return f"{dt.datetime.fromtimestamp(ts, ZoneInfo(timezone)):%H:%M}"
+    return hour_minute(ts, timezone)
 
 
-class _CameraProblemConfig(KindConfig):
+class _CameraProblemConfig(TriggerConfig):
     """Fires when a camera has a problem (from the camera health monitor)."""
 
     cameras: NameList = Field(
@@ -227,7 +226,9 @@ class CameraProblem:
             f"({PROBLEM_WORDS[self.problem]} {_clock(started, tz)}–{_clock(ended, tz)}): "
             f"Guardian watches {self.place} again."
         )
-        return Hit(camera=camera, timestamp=ended, frame_index=-1, detail=text, severity="info")
+        return Hit(
+            camera=camera, timestamp=ended, frame_index=-1, detail=text, severity=Severity.INFO
+        )
 
 
 def _register(problem: HealthProblem, config: type[_CameraProblemConfig], summary: str) -> None:
@@ -257,10 +258,15 @@ def health_documents(
     """One built-in rule per camera: ``camera_health_<camera>``, warning, each of
     ``contacts`` (id, channels) alerted on their own channels (the console when none)."""
     actions: list[dict[str, object]] = [
-        {"kind": "alert", "contacts": [cid], "channels": list(channels), "message": "{message}"}
+        {
+            "kind": "alert",
+            "contacts": [cid],
+            "channels": [str(c) for c in channels],  # plain text: the YAML dump takes no enum
+            "message": "{message}",
+        }
         for cid, channels in contacts
         if channels
-    ] or [{"kind": "alert", "channels": ["console"], "message": "{message}"}]
+    ] or [{"kind": "alert", "channels": [Channel.CONSOLE.value], "message": "{message}"}]
     rules = []
     for cam in cameras:
         rules.append(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -16,8 +15,9 @@ from guardian.config import Problem, YamlDocument, problems_from_validation
 from guardian.config.yamlpos import position_of
 from guardian.rules.base import RuleRuntime
 from guardian.rules.builtin import BUILTIN_PATH, builtin_documents
-from guardian.rules.config import RuleFileConfig, rule_model
+from guardian.rules.config import RuleConfig, RuleFileConfig, rule_model
 from guardian.rules.kinds import ACTIONS, CONDITIONS, TRIGGERS
+from guardian.vocab import MODES, Mode
 
 EMPTY_RULE_FILE = (
     "rule file is empty — it needs a 'rules:' list of '- id: ...' entries (a site with no "
@@ -92,7 +92,7 @@ def load_rules(
                 continue  # replaced (or switched off) by the user's rule of that id
             rule_id = str(raw.get("id", f"#{index + 1}"))
             try:
-                config: Any = model.model_validate(raw)
+                config = model.model_validate(raw)
             except ValidationError as err:
                 for p in problems_from_validation(doc, err, model, prefix=loc):
                     problems.append(_named(p, rule_id))
@@ -124,7 +124,7 @@ def _named(problem: Problem, rule_id: str) -> Problem:
 def _cross_check(
     doc: YamlDocument,
     loc: tuple[str | int, ...],
-    config: Any,
+    config: RuleConfig,
     zones: Mapping[str, set[str]],
     all_zones: set[str],
     contacts: set[str] | None,
@@ -183,16 +183,16 @@ def _cross_check(
 EDGE_KINDS = frozenset({"zone_enter", "zone_leave"})
 
 
-def default_modes(config: Any) -> frozenset[str]:
+def default_modes(config: RuleConfig) -> frozenset[Mode]:
     """The rule's modes: as written, or the built-in default (see RuleConfig.modes)."""
     if config.modes is not None:
         return frozenset(config.modes)
-    if all(t.kind in EDGE_KINDS for t in config.triggers):
-        return frozenset({"unsupervised"})
-    return frozenset({"unsupervised", "supervised"})
+    if all(TRIGGERS.of(t).name in EDGE_KINDS for t in config.triggers):
+        return frozenset({Mode.UNSUPERVISED})
+    return frozenset(MODES)
 
 
-def _runtime(config: Any, source: str) -> RuleRuntime:
+def _runtime(config: RuleConfig, source: str) -> RuleRuntime:
     return RuleRuntime(
         rule_id=config.id,
         alias=config.alias or config.id,
@@ -202,12 +202,12 @@ def _runtime(config: Any, source: str) -> RuleRuntime:
         modes=default_modes(config),
         cooldown=float(config.cooldown),
         cooldown_per=config.cooldown_per,
-        kinds=tuple(t.kind for t in config.triggers),
+        kinds=tuple(TRIGGERS.of(t).name for t in config.triggers),
         triggers=[TRIGGERS.build(t) for t in config.triggers],
         conditions=[CONDITIONS.build(c) for c in config.conditions],
         actions=[ACTIONS.build(a) for a in config.actions],
         source=source,
-        enabled=bool(config.enabled),
+        enabled=config.enabled,
         disabled_reason=None if config.enabled else "enabled: false",
     )
 

@@ -1,8 +1,9 @@
 """One registry per part of a rule (trigger, condition, action).
 
 A kind is registered once with its config model (a pydantic model whose ``kind`` field
-is a ``Literal`` of the kind's name) and a factory that builds its runtime object from
-a validated config. Registering a name twice is an error.
+is a ``Literal`` of the kind's name) and a builder that makes its runtime object from a
+validated config of that model: ``Kind[C, R]`` with ``build: C -> R``. Registering a
+name twice is an error.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from guardian.rules.base import Action, Condition, Trigger
 
+C = TypeVar("C", bound=BaseModel)
 R = TypeVar("R")
 
 
@@ -23,23 +25,34 @@ class RegistryError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
-class KindSpec(Generic[R]):
+class Kind(Generic[C, R]):
+    """One kind: its name, its config model, and the builder of its runtime object."""
+
     name: str
-    config: type[BaseModel]
-    factory: Callable[[Any], R]
+    config: type[C]
+    build: Callable[[C], R]
     summary: str
+
+    def make(self, config: BaseModel) -> R:
+        """The runtime object for ``config``, which must be this kind's config model."""
+        if not isinstance(config, self.config):
+            raise RegistryError(
+                f"kind '{self.name}' is built from {self.config.__name__}, "
+                f"not {type(config).__name__}"
+            )
+        return self.build(config)
 
 
 class Registry(Generic[R]):
-    """Kinds of one part of a rule, by name."""
+    """Kinds of one part of a rule, by name and by config model."""
 
     def __init__(self, part: str) -> None:
         self.part = part
-        self._kinds: dict[str, KindSpec[R]] = {}
+        self._kinds: dict[str, Kind[Any, R]] = {}
+        self._by_config: dict[type[BaseModel], Kind[Any, R]] = {}
 
-    def register(
-        self, name: str, config: type[BaseModel], factory: Callable[[Any], R], summary: str
-    ) -> None:
+    def register(self, name: str, config: type[C], build: Callable[[C], R], summary: str) -> None:
+        """Add kind ``name``: ``build`` makes its runtime object from a ``config``."""
         if name in self._kinds:
             raise RegistryError(f"{self.part} kind '{name}' is registered twice")
         field = config.model_fields.get("kind")
@@ -47,23 +60,41 @@ class Registry(Generic[R]):
             raise RegistryError(
                 f"{self.part} kind '{name}': its config needs kind: Literal['{name}']"
             )
-        self._kinds[name] = KindSpec(name, config, factory, summary)
+        # one model per kind: its kind Literal names it, and a name is registered once
+        kind: Kind[C, R] = Kind(name, config, build, summary)
+        self._kinds[name] = kind
+        self._by_config[config] = kind
 
-    def get(self, name: str) -> KindSpec[R]:
+    def get(self, name: str) -> Kind[Any, R]:
         try:
             return self._kinds[name]
         except KeyError:
             known = ", ".join(sorted(self._kinds)) or "none"
             raise RegistryError(f"unknown {self.part} kind '{name}' (known: {known})") from None
 
-    def build(self, config: Any) -> R:
+    def of(self, config: BaseModel) -> Kind[Any, R]:
+        """The kind whose config model ``config`` is."""
+        kind = self._by_config.get(type(config))
+        if kind is None:
+            known = ", ".join(sorted(self._kinds)) or "none"
+            raise RegistryError(
+                f"{type(config).__name__} is not the config of any {self.part} kind "
+                f"(known: {known})"
+            )
+        return kind
+
+    def build(self, config: BaseModel) -> R:
         """The runtime object for a validated config of a registered kind."""
-        return self.get(str(config.kind)).factory(config)
+        return self.of(config).make(config)
+
+    def configs(self) -> tuple[type[BaseModel], ...]:
+        """Every kind's config model, in the order they were registered."""
+        return tuple(kind.config for kind in self._kinds.values())
 
     def names(self) -> list[str]:
         return sorted(self._kinds)
 
-    def __iter__(self) -> Iterator[KindSpec[R]]:
+    def __iter__(self) -> Iterator[Kind[Any, R]]:
         return iter(self._kinds.values())
 
     def __len__(self) -> int:

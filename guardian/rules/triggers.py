@@ -12,18 +12,28 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from itertools import pairwise
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import Field, model_validator
 
 from guardian.records import Box, Posture, Track, TransitionKind
 from guardian.rules.base import Hit, Memory, Pending, View
-from guardian.rules.fields import Count, KindConfig, NameList, TimerDuration
+from guardian.rules.fields import Count, KindConfig, NameList, TimerDuration, TriggerConfig
 from guardian.rules.registry import TRIGGERS
+from guardian.rules.state import (
+    AbsentEntry,
+    CountDropState,
+    DwellEntry,
+    Entry,
+    OccupancyState,
+    PostureEntry,
+    marked_file,
+)
 from guardian.timefmt import format_duration
+from guardian.vocab import ENROLLED_ROLES, Role
 
 log = logging.getLogger("guardian.rules")
 
@@ -77,30 +87,23 @@ def _appeared_inside(track: Track | None, since: float) -> bool:
     return track is not None and since - track.first_seen <= APPEAR_WINDOW
 
 
-def _someone(entry: dict[str, Any]) -> str:
-    """Who a stored entry is about, as people say it (for pending timers)."""
-    name = entry.get("name")
-    if name:
-        return str(name)
-    return {"child": "a child", "adult": "an adult"}.get(str(entry.get("role")), "someone")
-
-
 Slot = tuple[str, str, int]  # (camera, zone, track id) within this run
 
 
-class _Entries:
+class _Entries(Generic[Entry]):
     """Per-track durable entries of one trigger, with orphan hand-over between runs.
 
     ``mine`` indexes this run's entries by (camera, zone, track) for speed; ``orphans``
     are entries of an earlier run (their tracks are gone). Every change goes to the
-    rule's Memory too, so it is written with the events.
+    rule's Memory too (as JSON, read back with ``load``), so it is written with the events.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, load: Callable[[Mapping[str, Any]], Entry]) -> None:
+        self.load: Callable[[Mapping[str, Any]], Entry] = load
         self.memory = Memory("")
         self.run = ""
-        self.mine: dict[Slot, dict[str, Any]] = {}
-        self.orphans: dict[str, dict[str, Any]] = {}
+        self.mine: dict[Slot, Entry] = {}
+        self.orphans: dict[str, Entry] = {}
         #: cameras that play a file: their entries are marked, and end with the file
         self.files: frozenset[str] = frozenset()
         self._expired: set[str] = set()
@@ -108,18 +111,18 @@ class _Entries:
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.memory, self.run = memory, run_id
-        self.orphans = {k: v for k, v in memory.items() if isinstance(v, dict)}
+        self.orphans = {k: self.load(v) for k, v in memory.items() if isinstance(v, dict)}
 
     def sessions(self, files: frozenset[str]) -> None:
         """``files``: cameras that play a file. An orphan that came from a file, or that
         is for a camera now playing one, belongs to a video that is over: dropped."""
         self.files = files
         for key, entry in list(self.orphans.items()):
-            if entry.get("file") or key.split("|", 1)[0] in files:
+            if entry.file or key.split("|", 1)[0] in files:
                 log.info("dropped %s: left by an earlier run on a video file", key)
                 self.drop_orphan(key)
 
-    def end(self, camera: str) -> list[tuple[str, int, dict[str, Any]]]:
+    def end(self, camera: str) -> list[tuple[str, int, Entry]]:
         """The camera's stream ended: its entries, removed and returned with their zone
         and track id (this run's)."""
         gone = [(slot[1], slot[2], e) for slot, e in self.mine.items() if slot[0] == camera]
@@ -132,14 +135,14 @@ class _Entries:
     def _key(self, slot: Slot) -> str:
         return f"{slot[0]}|{slot[1]}|{self.run}|{slot[2]}"
 
-    def get(self, slot: Slot) -> dict[str, Any] | None:
+    def get(self, slot: Slot) -> Entry | None:
         return self.mine.get(slot)
 
-    def put(self, slot: Slot, entry: dict[str, Any]) -> None:
-        if slot[0] in self.files and not entry.get("file"):
-            entry = {**entry, "file": True}  # ends with the file, never resumed
+    def put(self, slot: Slot, entry: Entry) -> None:
+        if slot[0] in self.files:
+            entry = marked_file(entry)  # ends with the file, never resumed
         self.mine[slot] = entry
-        self.memory.put(self._key(slot), entry)
+        self.memory.put(self._key(slot), entry.to_json())
 
     def drop(self, slot: Slot) -> None:
         if self.mine.pop(slot, None) is not None:
@@ -151,16 +154,16 @@ class _Entries:
 
     def adopt(
         self, view: View, zone: str, spot: tuple[float, float], within: float
-    ) -> dict[str, Any] | None:
+    ) -> Entry | None:
         """The nearest orphan of an earlier run at this spot, taken over (removed)."""
         if not self.orphans:
             return None
         prefix = f"{view.camera}|{zone}|"
-        best: tuple[float, str, dict[str, Any]] | None = None
+        best: tuple[float, str, Entry] | None = None
         for key, entry in self.orphans.items():
             if not key.startswith(prefix):
                 continue
-            d = _distance(view, spot, (entry.get("x", 0.5), entry.get("y", 0.5)))
+            d = _distance(view, spot, (entry.x, entry.y))
             if d <= within and (best is None or d < best[0]):
                 best = (d, key, entry)
         if best is None:
@@ -181,7 +184,7 @@ class _Entries:
 
 
 # -- zone edges ---------------------------------------------------------------------------
-class ZoneEnterConfig(KindConfig):
+class ZoneEnterConfig(TriggerConfig):
     """Fires when a person's anchor point enters a zone (after the zone's inertia).
 
     A person first seen already inside the zone, close to where somebody was lost inside
@@ -221,7 +224,7 @@ class ZoneEnterConfig(KindConfig):
     )
 
 
-class ZoneLeaveConfig(KindConfig):
+class ZoneLeaveConfig(TriggerConfig):
     """Fires when a person seen inside a zone is seen outside it (after the zone's inertia)."""
 
     kind: Literal["zone_leave"] = Field(description="zone_leave: a person left a zone")
@@ -326,7 +329,7 @@ TRIGGERS.register(
 
 
 # -- dwell ---------------------------------------------------------------------------------
-class DwellConfig(KindConfig):
+class DwellConfig(TriggerConfig):
     """Fires once when a person has been inside a zone for a while."""
 
     kind: Literal["dwell"] = Field(description="dwell: a person stayed in a zone for a while")
@@ -342,7 +345,7 @@ class Dwell:
     def __init__(self, config: DwellConfig) -> None:
         self.zones = tuple(config.zones)
         self.duration = float(config.for_)
-        self.entries = _Entries()
+        self.entries = _Entries(DwellEntry.from_json)
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.entries.bind(memory, run_id)
@@ -356,14 +359,14 @@ class Dwell:
                 camera=camera,
                 zone=zone,
                 track_id=tid,
-                since=float(e["since"]),
-                deadline=float(e["since"]) + self.duration,
+                since=e.since,
+                deadline=e.since + self.duration,
                 ended=now,
-                detail=f"{_someone(e)} in {zone} since {{clock}}",
+                detail=f"{e.who()} in {zone} since {{clock}}",
                 kind="dwell",
             )
             for zone, tid, e in self.entries.end(camera)
-            if not e.get("fired")
+            if not e.fired
         ]
 
     def fire(self, view: View) -> list[Hit]:
@@ -376,27 +379,28 @@ class Dwell:
                 if entry is None:
                     track = view.track(p.track_id)
                     spot = _spot(view, track.box) if track else (0.5, 0.5)
-                    entry = {"since": p.since, "fired": False, "x": spot[0], "y": spot[1]}
+                    entry = DwellEntry(p.since, False, spot[0], spot[1])
                     if _appeared_inside(track, p.since):
                         taken = entries.adopt(view, zone, spot, 0.25)
                         if taken is not None:  # the same person, from before a restart
-                            entry["since"] = min(p.since, float(taken["since"]))
-                            entry["fired"] = bool(taken["fired"])
+                            entry = replace(
+                                entry, since=min(p.since, taken.since), fired=taken.fired
+                            )
                     entries.put(slot, entry)
-                elif p.visible and not entry["fired"]:
+                elif p.visible and not entry.fired:
                     track = view.track(p.track_id)
                     if track is not None:
                         spot = _spot(view, track.box)
-                        if abs(spot[0] - entry["x"]) + abs(spot[1] - entry["y"]) > 0.05:
-                            entry = {**entry, "x": spot[0], "y": spot[1]}
+                        if abs(spot[0] - entry.x) + abs(spot[1] - entry.y) > 0.05:
+                            entry = replace(entry, x=spot[0], y=spot[1])
                             entries.put(slot, entry)
-                if not entry["fired"] and now - entry["since"] >= self.duration:
-                    entries.put(slot, {**entry, "fired": True})
+                if not entry.fired and now - entry.since >= self.duration:
+                    entries.put(slot, replace(entry, fired=True))
                     hits.append(
                         view.hit(
                             zone,
                             p.track_id,
-                            f"{{who}} has been in {zone} for {_seconds(now - entry['since'])}",
+                            f"{{who}} has been in {zone} for {_seconds(now - entry.since)}",
                         )
                     )
             for t in view.transitions(zone):
@@ -410,7 +414,7 @@ TRIGGERS.register("dwell", DwellConfig, Dwell, "a person stayed in a zone for a 
 
 
 # -- absence: the submersion timer ---------------------------------------------------------------
-class AbsentConfig(KindConfig):
+class AbsentConfig(TriggerConfig):
     """A person last seen inside a zone has not been seen again for ``timeout``.
 
     The pool submersion timer: a swimmer who goes under water looks, to the detector,
@@ -474,7 +478,7 @@ class Absent:
         self.frame_edge = float(config.frame_edge)
         self.rematch = float(config.rematch)
         self.edge = tuple(config.edge)
-        self.entries = _Entries()
+        self.entries = _Entries(AbsentEntry.from_json)
         #: lost tracks that left the view or went through an exit (not missing)
         self._left: set[Slot] = set()
         #: tracks already checked for "appeared inside" (camera, track id)
@@ -512,17 +516,17 @@ class Absent:
         self._left = {s for s in self._left if s[0] != camera}
         out = []
         for _, _, entry in self.entries.end(camera):
-            zone, edge = str(entry["zone"]), entry.get("edge")
+            zone, edge = entry.zone, entry.edge
             where = f"in {zone}" if not edge else f"at the edge of {zone} ({edge})"
             out.append(
                 Pending(
                     camera=camera,
                     zone=zone,
-                    track_id=int(entry["track"]),
-                    since=float(entry["last_seen"]),
-                    deadline=float(entry["deadline"]),
+                    track_id=entry.track,
+                    since=entry.last_seen,
+                    deadline=entry.deadline,
                     ended=now,
-                    detail=f"{_someone(entry)} last seen {{clock}} {where}",
+                    detail=f"{entry.who()} last seen {{clock}} {where}",
                     kind="absent",
                 )
             )
@@ -604,13 +608,13 @@ class Absent:
         # the same person seen again, or somebody appearing where they were last seen
         pending = False
         for slot, entry in list(self.entries.mine.items()):
-            if slot[0] == camera and entry.get("edge"):
+            if slot[0] == camera and entry.edge:
                 pending = True
                 track = view.track(slot[2])
                 if track is not None and track.visible:
                     self.entries.drop(slot)
                     log.info("%s: track %d seen again at the edge", camera, slot[2])
-        pending = pending or any(e.get("edge") for e in self.entries.orphans.values())
+        pending = pending or any(e.edge for e in self.entries.orphans.values())
         for track in view.obs.tracks:
             key = (camera, track.track_id)
             if not track.visible or key in self._fresh:
@@ -672,21 +676,20 @@ class Absent:
             self._left.add(slot)
             return
         x, y = _spot(view, track.box)
-        entry: dict[str, Any] = {
-            "camera": view.camera,
-            "zone": zone,
-            "track": track.track_id,
-            "last_seen": track.last_seen,
-            "deadline": track.last_seen + self.timeout,
-            "x": x,
-            "y": y,
-            "person": track.person_id,
-            "role": track.role,
-            "responsible": track.responsible,
-            "name": track.name,
-        }
-        if edge is not None:
-            entry["edge"] = edge
+        entry = AbsentEntry(
+            camera=view.camera,
+            zone=zone,
+            track=track.track_id,
+            last_seen=track.last_seen,
+            deadline=track.last_seen + self.timeout,
+            x=x,
+            y=y,
+            person=track.person_id,
+            role=Role(track.role),
+            responsible=track.responsible,
+            enrolled_id=track.enrolled_id,
+            edge=edge,
+        )
         self.entries.put(slot, entry)
         log.info(
             "%s: track %d lost in %s%s, timer %.0fs",
@@ -705,19 +708,19 @@ class Absent:
         """
         spot = _spot(view, track.box)
         best: tuple[float, Slot | str] | None = None
-        candidates: list[tuple[Slot | str, dict[str, Any]]] = [
+        candidates: list[tuple[Slot | str, AbsentEntry]] = [
             *self.entries.mine.items(),
             *self.entries.orphans.items(),
         ]
         for key, entry in candidates:
-            if entry.get("camera") != view.camera:
+            if entry.camera != view.camera:
                 continue
-            if entry.get("zone") != zone and (zone is not None or not entry.get("edge")):
+            if entry.zone != zone and (zone is not None or not entry.edge):
                 continue
-            if track.person_id is not None and entry.get("person") == track.person_id:
+            if track.person_id is not None and entry.person == track.person_id:
                 best = (0.0, key)
                 break
-            d = _distance(view, spot, (entry["x"], entry["y"]))
+            d = _distance(view, spot, (entry.x, entry.y))
             if d <= self.rematch and (best is None or d < best[0]):
                 best = (d, key)
         if best is None:
@@ -761,41 +764,41 @@ class Absent:
 
     def _due(self, now: float, cameras: set[str] | None, frame_index: int) -> list[Hit]:
         hits: list[Hit] = []
-        candidates: list[tuple[Slot | str, dict[str, Any]]] = [
+        candidates: list[tuple[Slot | str, AbsentEntry]] = [
             *self.entries.mine.items(),
             *self.entries.orphans.items(),
         ]
         for key, entry in candidates:
-            if cameras is not None and entry.get("camera") not in cameras:
+            if cameras is not None and entry.camera not in cameras:
                 continue
-            if float(entry["deadline"]) > now:
+            if entry.deadline > now:
                 continue
             self._forget(key)  # fires once
             if not isinstance(key, str):
                 self._fired[(key[0], key[2])] = now
                 for old in [k for k, at in self._fired.items() if now - at > FIRED_KEPT]:
                     del self._fired[old]
-            if not entry.get("edge"):  # the same disappearance never fires twice
-                self._alarms.setdefault((str(entry["camera"]), str(entry["zone"])), []).append(
-                    (now, float(entry["x"]), float(entry["y"]), entry.get("person"))
+            if not entry.edge:  # the same disappearance never fires twice
+                self._alarms.setdefault((entry.camera, entry.zone), []).append(
+                    (now, entry.x, entry.y, entry.person)
                 )
-            last = float(entry["last_seen"])
+            last = entry.last_seen
             hits.append(
                 Hit(
-                    camera=str(entry["camera"]),
+                    camera=entry.camera,
                     timestamp=now,
                     frame_index=frame_index,
-                    zone=str(entry["zone"]),
-                    track_id=int(entry["track"]),
-                    person_id=entry.get("person"),
-                    role=str(entry.get("role") or "unknown"),
-                    responsible=bool(entry.get("responsible", False)),
-                    name=entry.get("name"),
+                    zone=entry.zone,
+                    track_id=entry.track,
+                    person_id=entry.person,
+                    role=entry.role,
+                    responsible=entry.responsible,
+                    enrolled_id=entry.enrolled_id,
                     detail=f"{{who}} not seen for {_seconds(now - last)} since {{clock}} "
                     + (
-                        f"in {entry['zone']}"
-                        if not entry.get("edge")
-                        else f"at the edge of {entry['zone']} ({entry['edge']}): fell in?"
+                        f"in {entry.zone}"
+                        if not entry.edge
+                        else f"at the edge of {entry.zone} ({entry.edge}): fell in?"
                     ),
                     clock=last,
                 )
@@ -807,7 +810,7 @@ TRIGGERS.register("absent", AbsentConfig, Absent, "a person vanished inside a zo
 
 
 # -- posture -------------------------------------------------------------------------------------
-class PostureConfig(KindConfig):
+class PostureConfig(TriggerConfig):
     """Fires on a fall, or on a person lying down, held for a while (from the pose stage)."""
 
     kind: Literal["posture"] = Field(description="posture: a fall, or a person lying down")
@@ -829,7 +832,7 @@ class PostureTrigger:
         self.state = config.state
         self.duration = float(config.for_)
         self.zones = tuple(config.zones)
-        self.entries = _Entries()
+        self.entries = _Entries(PostureEntry.from_json)
 
     def bind(self, memory: Memory, run_id: str) -> None:
         self.entries.bind(memory, run_id)
@@ -844,14 +847,14 @@ class PostureTrigger:
                 camera=camera,
                 zone=self.zones[0] if self.zones else None,
                 track_id=tid,
-                since=float(e["start"]),
-                deadline=float(e["start"]) + self.duration,
+                since=e.start,
+                deadline=e.start + self.duration,
                 ended=now,
-                detail=f"{_someone(e)} {what} since {{clock}}",
+                detail=f"{e.who()} {what} since {{clock}}",
                 kind="posture",
             )
             for _, tid, e in self.entries.end(camera)
-            if not e.get("fired")
+            if not e.fired
         ]
 
     def fire(self, view: View) -> list[Hit]:
@@ -877,25 +880,18 @@ class PostureTrigger:
             active.add(tid)
             slot = (camera, "*", tid)
             entry = entries.get(slot)
-            if entry is None or entry["reading"] != start:
+            if entry is None or entry.reading != start:
                 track = view.track(tid)
                 spot = _spot(view, track.box) if track else (0.5, 0.5)
-                entry = {
-                    "start": start,
-                    "reading": start,
-                    "fired": False,
-                    "x": spot[0],
-                    "y": spot[1],
-                }
+                entry = PostureEntry(start, start, False, spot[0], spot[1])
                 if track is not None and track.first_seen >= now - APPEAR_WINDOW:
                     taken = entries.adopt(view, "*", spot, 0.25)
                     if taken is not None:  # still down since before a restart
-                        entry["start"] = min(start, float(taken["start"]))
-                        entry["fired"] = bool(taken["fired"])
+                        entry = replace(entry, start=min(start, taken.start), fired=taken.fired)
                 entries.put(slot, entry)
-            if not entry["fired"] and now - entry["start"] >= self.duration:
-                entries.put(slot, {**entry, "fired": True})
-                held = _lasting(now - float(entry["start"]))
+            if not entry.fired and now - entry.start >= self.duration:
+                entries.put(slot, replace(entry, fired=True))
+                held = _lasting(now - entry.start)
                 if self.state == "fallen":
                     what = "{who} fell" + (f" and has been down{held}" if held else "")
                 else:
@@ -951,7 +947,7 @@ class OccupancyTest(KindConfig):
         return " and ".join(parts) + " in " + ", ".join(self.zones)
 
 
-class OccupancyConfig(OccupancyTest):
+class OccupancyConfig(OccupancyTest, TriggerConfig):
     """Fires when head counts by role in zones match, and have for ``for`` seconds."""
 
     kind: Literal["occupancy"] = Field(description="occupancy: who is in a zone, by role")
@@ -984,12 +980,11 @@ def occupancy(view: View, test: OccupancyTest) -> tuple[bool, int | None, str] |
                     continue
                 seen.add(p.track_id)
                 track = view.track(p.track_id)
-                role = track.role if track is not None else "unknown"
-                if role not in ("adult", "child"):
-                    role = test.unknown_as
-                if role == "adult":
+                role = track.role if track is not None else Role.UNKNOWN
+                counted = role if role in ENROLLED_ROLES else test.unknown_as
+                if counted == Role.ADULT:
                     adults += 1
-                elif role == "child":
+                elif counted == Role.CHILD:
                     children += 1
                     if child is None:
                         child = p.track_id
@@ -1026,15 +1021,19 @@ def _counts(test: OccupancyTest, children: int, adults: int, people: int) -> str
     return " and ".join(parts) + " in " + ", ".join(test.zones)
 
 
-class _PerCamera:
+State = TypeVar("State", OccupancyState, CountDropState)
+
+
+class _PerCamera(Generic[State]):
     """A trigger whose durable state is keyed by camera (and zone), not by track, so
     it needs no hand-over between runs: it binds its memory as it is (less what a
-    video file left: see :meth:`sessions`)."""
+    video file left: see :meth:`sessions`). ``load`` reads a stored state back."""
 
     kind = ""
 
-    def __init__(self, duration: float) -> None:
+    def __init__(self, duration: float, load: Callable[[Mapping[str, Any]], State]) -> None:
         self.duration = duration
+        self.load: Callable[[Mapping[str, Any]], State] = load
         self.memory = Memory("")
         #: cameras that play a file: their state is marked, and ends with the file
         self.files: frozenset[str] = frozenset()
@@ -1050,10 +1049,14 @@ class _PerCamera:
                 log.info("dropped %s: left by an earlier run on a video file", key)
                 self.memory.drop(key)
 
-    def _put(self, camera: str, key: str, value: dict[str, Any]) -> None:
-        if camera in self.files:
-            value = {**value, "file": True}
-        self.memory.put(key, value)
+    def _get(self, key: str) -> State | None:
+        value = self.memory.get(key)
+        return self.load(value) if isinstance(value, dict) else None
+
+    def _put(self, camera: str, key: str, state: State) -> None:
+        if camera in self.files and not state.file:
+            state = replace(state, file=True)
+        self.memory.put(key, state.to_json())
 
     def end_stream(self, camera: str, now: float) -> list[Pending]:
         """The camera's file ended: its state, dropped; what was running, returned."""
@@ -1063,22 +1066,22 @@ class _PerCamera:
                 continue
             self.memory.drop(key)
             if isinstance(value, dict):
-                pending = self._pending(camera, key, value, now)
+                pending = self._pending(camera, key, self.load(value), now)
                 if pending is not None:
                     out.append(pending)
         return out
 
-    def _pending(self, camera: str, key: str, value: dict[str, Any], now: float) -> Pending | None:
+    def _pending(self, camera: str, key: str, state: State, now: float) -> Pending | None:
         return None
 
 
-class Occupancy(_PerCamera):
+class Occupancy(_PerCamera[OccupancyState]):
     """One entry per camera: since when the counts match, and whether it fired."""
 
     kind = "occupancy"
 
     def __init__(self, config: OccupancyConfig) -> None:
-        super().__init__(float(config.for_))
+        super().__init__(float(config.for_), OccupancyState.from_json)
         self.config = config
 
     def require_confirmed_adults(self) -> None:
@@ -1086,10 +1089,10 @@ class Occupancy(_PerCamera):
         if self.config.unknown_as == "adult":
             self.config = self.config.model_copy(update={"unknown_as": "ignore"})
 
-    def _pending(self, camera: str, key: str, value: dict[str, Any], now: float) -> Pending | None:
-        if value.get("fired"):
+    def _pending(self, camera: str, key: str, state: OccupancyState, now: float) -> Pending | None:
+        if state.fired:
             return None
-        since = float(value["since"])
+        since = state.since
         return Pending(
             camera=camera,
             zone=self.config.zones[0],
@@ -1110,14 +1113,14 @@ class Occupancy(_PerCamera):
         if not ok:
             self.memory.drop(key)
             return []
-        entry = self.memory.get(key)
-        if not isinstance(entry, dict):
-            entry = {"since": view.timestamp, "fired": False}
+        entry = self._get(key)
+        if entry is None:
+            entry = OccupancyState(view.timestamp)
             self._put(key, key, entry)
-        if entry["fired"] or view.timestamp - entry["since"] < self.duration:
+        if entry.fired or view.timestamp - entry.since < self.duration:
             return []
-        self._put(key, key, {**entry, "fired": True})
-        held = view.timestamp - float(entry["since"])
+        self._put(key, key, replace(entry, fired=True))
+        held = view.timestamp - entry.since
         detail = f"{text}{_lasting(held)}"
         return [view.hit(self.config.zones[0], child, detail)]
 
@@ -1126,7 +1129,7 @@ TRIGGERS.register("occupancy", OccupancyConfig, Occupancy, "who is in a zone, by
 
 
 # -- count drop ------------------------------------------------------------------------------------
-class CountDropConfig(KindConfig):
+class CountDropConfig(TriggerConfig):
     """Fires when fewer people are seen in a zone than were there, with nobody seen leaving."""
 
     kind: Literal["count_drop"] = Field(
@@ -1148,21 +1151,21 @@ class CountDropConfig(KindConfig):
     )
 
 
-class CountDrop(_PerCamera):
+class CountDrop(_PerCamera[CountDropState]):
     """Per camera and zone: how many should be there, and since when fewer are seen."""
 
     kind = "count_drop"
 
     def __init__(self, config: CountDropConfig) -> None:
-        super().__init__(float(config.for_))
+        super().__init__(float(config.for_), CountDropState.from_json)
         self.config = config
         #: (camera, zone) → track ids gone unseen inside the zone during this drop
         self._gone: dict[tuple[str, str], set[int]] = {}
 
-    def _pending(self, camera: str, key: str, value: dict[str, Any], now: float) -> Pending | None:
-        if value.get("below") is None:
+    def _pending(self, camera: str, key: str, state: CountDropState, now: float) -> Pending | None:
+        if state.below is None:
             return None
-        since = float(value["below"])
+        since = state.below
         zone = key.split("|", 1)[1]
         return Pending(
             camera=camera,
@@ -1197,11 +1200,9 @@ class CountDrop(_PerCamera):
             gone = self._gone.setdefault((view.camera, zone), set())
             self._follow(view, zone, gone)
             key = f"{view.camera}|{zone}"
-            state = self.memory.get(key)
+            state = self._get(key)
             expected, below = (
-                (int(state["expected"]), state["below"])
-                if isinstance(state, dict)
-                else (count.visible, None)
+                (state.expected, state.below) if state is not None else (count.visible, None)
             )
             expected = max(0, expected - self._left(view, zone))
             visible = count.visible
@@ -1238,7 +1239,7 @@ class CountDrop(_PerCamera):
                         )
                     )
                     expected, below = visible, None
-            self._put(view.camera, key, {"expected": expected, "below": below})
+            self._put(view.camera, key, CountDropState(expected, below))
         return hits
 
     def _left(self, view: View, zone: str) -> int:
@@ -1260,7 +1261,7 @@ TRIGGERS.register(
 
 
 # -- new object ------------------------------------------------------------------------------------
-class NewObjectConfig(KindConfig):
+class NewObjectConfig(TriggerConfig):
     """Something that was not in a zone before appeared there and stayed (no model needed)."""
 
     kind: Literal["new_object"] = Field(

@@ -14,17 +14,19 @@ import argparse
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
 
-__all__ = ["add_fall_commands", "cmd_train_fall", "load_train_config"]
+from guardian.cli.options import Commands
+from guardian.config.training import training_setup
+from guardian.fall.data import (
+    FallDataError,
+    SkeletonSequence,
+    clip_detections,
+    fall_clips,
+    mediapipe_sequences,
+)
+from guardian.fall.train import TrainConfig, TrainError, train
 
-
-def load_train_config(path: Path) -> Any:
-    """The :class:`TrainConfig` in ``path``; raises ConfigError with positioned problems."""
-    from guardian.config.training import load_training_config
-    from guardian.fall.train import TrainConfig
-
-    return load_training_config(path, TrainConfig)
+__all__ = ["add_fall_commands", "cmd_train_fall"]
 
 
 def _relative(base: Path, value: str) -> Path:
@@ -33,16 +35,6 @@ def _relative(base: Path, value: str) -> Path:
 
 
 def cmd_train_fall(args: argparse.Namespace) -> int:
-    from guardian.config.training import training_setup
-    from guardian.fall.data import (
-        FallDataError,
-        SkeletonSequence,
-        clip_detections,
-        fall_clips,
-        mediapipe_sequences,
-    )
-    from guardian.fall.train import TrainConfig, TrainError, train
-
     path: Path = args.config
     setup = training_setup(path, TrainConfig)
     if setup is None:
@@ -94,7 +86,7 @@ def cmd_train_fall(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_fall_commands(sub: Any) -> None:
+def add_fall_commands(sub: Commands) -> None:
     """Add ``train-fall`` to the ``guardian`` command line."""
     p = sub.add_parser(
         "train-fall",

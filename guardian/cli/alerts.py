@@ -3,25 +3,24 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 import time
-from pathlib import Path
-from zoneinfo import ZoneInfo
 
-STATUSES = ("pending", "sending", "sent", "failed", "suppressed")
+from guardian.alerts.outbox import build_outbox
+from guardian.cli.options import Commands, add_config, site_and_store, usage_error, when
+from guardian.digest import build_digest, default_window, digest_recipients, queue_digest
+from guardian.timefmt import stamp
+from guardian.vocab import DeliveryStatus
+
+STATUSES = tuple(status.value for status in DeliveryStatus)
 
 
 def _when(timestamp: float | None, timezone: str) -> str:
-    if timestamp is None:
-        return "-"
-    return dt.datetime.fromtimestamp(timestamp, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S")
+    return "-" if timestamp is None else stamp(timestamp, timezone)
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from guardian.cli import _site_and_store
-
-    opened = _site_and_store(args.config)
+    opened = site_and_store(args.config)
     if opened is None:
         return 1
     bundle, store = opened
@@ -61,25 +60,18 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from guardian.alerts.outbox import build_outbox
-    from guardian.cli import _site_and_store
-    from guardian.digest import build_digest, default_window, digest_recipients, queue_digest
-    from guardian.timefmt import parse_when
-
-    opened = _site_and_store(args.config)
+    opened = site_and_store(args.config)
     if opened is None:
         return 1
     bundle, store = opened
     site = bundle.site
     now = time.time()
     try:
-        if args.since is None:  # the last night: the one 'guardian review' shows
-            start = default_window(now, site)[0]
-        else:
-            start = parse_when(args.since, site.site.timezone, now)
+        since = when(args.since, site.site.timezone, now)
     except ValueError as exc:
-        print(f"guardian digest: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("digest", str(exc))
+    # default: the last night, the one 'guardian review' shows
+    start = default_window(now, site)[0] if since is None else since
     review_url = site.review.url or None
     with store:
         if not args.send:
@@ -111,9 +103,8 @@ def cmd_digest(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def add_alert_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_alert_commands(sub: Commands) -> None:
     """Register ``guardian alerts`` and ``guardian digest``."""
-    default_config = Path("guardian.yaml")
     p = sub.add_parser(
         "alerts",
         help="list the alert outbox: what was sent, is waiting, failed or held back",
@@ -122,7 +113,7 @@ def add_alert_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
             "and tries. Numbers and tokens are never shown."
         ),
     )
-    p.add_argument("--config", type=Path, default=default_config, help="site file (guardian.yaml)")
+    add_config(p)
     p.add_argument("--status", choices=STATUSES, help="only deliveries with this status")
     p.add_argument(
         "--limit", type=int, default=50, help="show the last N deliveries (0: all; default 50)"
@@ -138,7 +129,7 @@ def add_alert_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
             "also send it now to the contacts and channels of 'alerts: digest:'."
         ),
     )
-    p.add_argument("--config", type=Path, default=default_config, help="site file (guardian.yaml)")
+    add_config(p)
     p.add_argument(
         "--since",
         default=None,

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
+from guardian.cli.options import Commands, add_config, site_and_store, usage_error, when
+from guardian.clips.retention import prune
 from guardian.config.clips import format_size
+from guardian.timefmt import minute
 
 
 def cmd_clips(args: argparse.Namespace) -> int:
-    from guardian.cli import _site_and_store, _when
-    from guardian.clips.retention import prune
-    from guardian.timefmt import parse_when
-
-    opened = _site_and_store(args.config)
+    opened = site_and_store(args.config)
     if opened is None:
         return 1
     bundle, store = opened
@@ -30,20 +27,17 @@ def cmd_clips(args: argparse.Namespace) -> int:
                 f"in {bundle.clips_dir}"
             )
             return 0
-        since = None
-        if args.since:
-            try:
-                since = parse_when(args.since, timezone, now)
-            except ValueError as exc:
-                print(f"guardian clips: {exc}", file=sys.stderr)
-                return 2
+        try:
+            since = when(args.since or None, timezone, now)
+        except ValueError as exc:
+            return usage_error("clips", str(exc))
         clips = store.clips(since=since)
         if args.status:
             clips = [c for c in clips if c.status == args.status]
         for clip in clips:
             size = format_size(clip.size_bytes) if clip.size_bytes else "-"
             line = (
-                f"{_when(clip.start, timezone)}  {clip.camera:<10} {clip.status:<9} "
+                f"{minute(clip.start, timezone)}  {clip.camera:<10} {clip.status:<9} "
                 f"{clip.duration:6.1f} s {size:>9}  {clip.event_id}  {clip.path or '-'}"
             )
             if clip.reason:
@@ -55,7 +49,8 @@ def cmd_clips(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_clips_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def add_clips_commands(sub: Commands) -> None:
+    """Register ``guardian clips``."""
     p = sub.add_parser(
         "clips",
         help="list event clips (status, length, size, file), or delete old ones with --prune",
@@ -66,9 +61,7 @@ def add_clips_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
             "critical ones last. Events are never deleted."
         ),
     )
-    p.add_argument(
-        "--config", type=Path, default=Path("guardian.yaml"), help="site file (guardian.yaml)"
-    )
+    add_config(p)
     p.add_argument(
         "--since",
         metavar="WHEN",

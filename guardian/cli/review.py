@@ -9,12 +9,15 @@ import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from types import FrameType
 
+from guardian.cli.options import Commands, add_config, site_and_store, usage_error, when
 from guardian.records import Severity
-
-_SEVERITY_ORDER = (Severity.CRITICAL, Severity.WARNING, Severity.INFO)
+from guardian.review.auth import AuthSetupError, hash_password, load_secret, password_hash
+from guardian.review.queries import Window, by_severity, last_night, review_items
+from guardian.review.server import ReviewApp, ReviewServer
+from guardian.rules.actions import event_text
+from guardian.timefmt import minute, stamp
 
 
 def _is_loopback(host: str) -> bool:
@@ -27,11 +30,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from guardian.cli import _site_and_store
-    from guardian.review.auth import AuthSetupError, load_secret, password_hash
-    from guardian.review.server import ReviewApp, ReviewServer
-
-    opened = _site_and_store(args.config)
+    opened = site_and_store(args.config)
     if opened is None:
         return 1
     bundle, store = opened
@@ -89,12 +88,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_review(args: argparse.Namespace) -> int:
-    from guardian.cli import _site_and_store
-    from guardian.review.queries import Window, by_severity, last_night, review_items
-    from guardian.rules.actions import event_text
-    from guardian.timefmt import local_time, parse_when
-
-    opened = _site_and_store(args.config)
+    opened = site_and_store(args.config)
     if opened is None:
         return 1
     bundle, store = opened
@@ -104,12 +98,11 @@ def cmd_review(args: argparse.Namespace) -> int:
         if args.since is None and args.until is None:
             window = last_night(now, bundle.site.review, tz)
         else:
-            start = parse_when(args.since, tz, now) if args.since else 0.0
-            end = parse_when(args.until, tz, now) if args.until else now + 1e-6
-            window = Window(start, end, "")
+            start = when(args.since or None, tz, now)
+            end = when(args.until or None, tz, now)
+            window = Window(0.0 if start is None else start, now + 1e-6 if end is None else end, "")
     except ValueError as exc:
-        print(f"guardian review: {exc}", file=sys.stderr)
-        return 2
+        return usage_error("review", str(exc))
     with store:
         items = review_items(
             store,
@@ -119,14 +112,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             rule_id=args.rule,
             unreviewed=args.unreviewed,
         )
-
-    def when(ts: float, fmt: str = "%Y-%m-%d %H:%M:%S") -> str:
-        return local_time(ts, tz).strftime(fmt)
-
-    label = (
-        window.label
-        or f"{when(window.start, '%Y-%m-%d %H:%M')} → {when(window.end, '%Y-%m-%d %H:%M')}"
-    )
+    label = window.label or f"{minute(window.start, tz)} → {minute(window.end, tz)}"
     print(f"{len(items)} event(s), {label} (times in {tz})")
     for severity, group in by_severity(items):
         print(f"\n{severity.value.upper()} ({len(group)})")
@@ -142,7 +128,7 @@ def cmd_review(args: argparse.Namespace) -> int:
                 flags.append("reviewed")
             text = event_text(event)  # the rule's alias once, then the message
             print(
-                f"  {when(event.started_at)}  {where:<16} {text}  [{', '.join(flags)}]  "
+                f"  {stamp(event.started_at, tz)}  {where:<16} {text}  [{', '.join(flags)}]  "
                 f"id={event.event_id}"
             )
             clip = item.clip
@@ -157,8 +143,6 @@ def cmd_review(args: argparse.Namespace) -> int:
 
 
 def cmd_passwd(args: argparse.Namespace) -> int:
-    from guardian.review.auth import hash_password
-
     if args.stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -178,9 +162,8 @@ def cmd_passwd(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The `serve`, `review` and `passwd` commands."""
-    config_help = "site file (guardian.yaml)"
+def add_review_commands(sub: Commands) -> None:
+    """Register ``guardian serve``, ``guardian review`` and ``guardian passwd``."""
 
     p = sub.add_parser(
         "serve",
@@ -193,7 +176,7 @@ def add_review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
             "otherwise: to reach it from elsewhere put a TLS reverse proxy in front."
         ),
     )
-    p.add_argument("--config", type=Path, default=Path("guardian.yaml"), help=config_help)
+    add_config(p)
     p.add_argument(
         "--host", help="address to listen on (default: review.host, 127.0.0.1 unless set)"
     )
@@ -217,7 +200,7 @@ def add_review_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     p.add_argument("--camera", metavar="ID", help="only this camera")
     p.add_argument("--rule", metavar="ID", help="only this rule")
     p.add_argument("--unreviewed", action="store_true", help="only events not yet reviewed")
-    p.add_argument("--config", type=Path, default=Path("guardian.yaml"), help=config_help)
+    add_config(p)
     p.set_defaults(func=cmd_review)
 
     p = sub.add_parser(
