@@ -112,7 +112,7 @@ def fire(rec: ClipRecorder, store: Store, event: Event) -> Path:
     rec.add_defaults([event], effects)
     store.commit([event], [], effects)
     rec.submit(effects.clips, [event])
-    clip = store.clip_for_event(event.event_id)
+    clip = store.clip_log.for_event(event.event_id)
     if clip is None or not clip.path:
         raise SystemExit(f"the recorder opened no clip for {event.event_id}: {clip}")
     return rec.clips_dir / clip.path
@@ -150,7 +150,7 @@ class Watcher(threading.Thread):
 
 
 def clip_row(store: Store, event_id: str) -> dict[str, Any]:
-    clip = store.clip_for_event(event_id)
+    clip = store.clip_log.for_event(event_id)
     assert clip is not None
     if clip.status != "written":
         raise SystemExit(f"clip of {event_id} not written: {clip.status} {clip.reason}")

@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 from benchkit import FallLog, Fire, score_fall
 
-from guardian.config.pose import PoseConfig, build_posture_tracker
+from guardian.app import build_posture_tracker
+from guardian.config.pose import PoseConfig
 from guardian.detection import PoseDetector
 from guardian.fall.data import default_models_dir
 from guardian.pipeline import CameraPipeline

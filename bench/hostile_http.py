@@ -524,8 +524,8 @@ class Bench:
                 Notification(f"{event_id}:sms:alex", event_id, "r", "critical", "sms", "alex", "m")
             )
         self.night.store.commit(effects=effects, now=NOW - 60)
-        for d in self.night.store.deliveries():
-            self.night.store.mark_delivery(d.delivery_id, ok=True, provider_id="SMx", now=NOW - 50)
+        for d in self.night.store.outbox.find():
+            self.night.store.outbox.mark(d.delivery_id, ok=True, provider_id="SMx", now=NOW - 50)
         client = Client(self.server.url)
         url = self.server.url + "/twilio/sms"
 

@@ -12,24 +12,25 @@ digest is sent once however often the job runs (a restart at 07:00, a manual
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from guardian.config.cron import crontab_trigger
+from guardian.effects import Notification
 from guardian.health_report import health_report
 from guardian.review.queries import last_night
 from guardian.store import Delivery, Store
 from guardian.timefmt import day, weekday_minute
-from guardian.vocab import SEVERITY_ORDER, DeliveryStatus, Severity
+from guardian.vocab import SEVERITY_ORDER, Channel, DeliveryStatus, Severity
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
 
     from guardian.alerts.outbox import Outbox
     from guardian.config.site import SiteConfig
-    from guardian.scheduler import Scheduler
 
 log = logging.getLogger("guardian.digest")
 
@@ -132,7 +133,7 @@ def build_digest(
     review_url: str | None = None,
 ) -> Digest:
     """The digest of events that started in [start, end)."""
-    events = [e for e in store.events(since=start) if e.started_at < end]
+    events = [e for e in store.event_log.find(since=start) if e.started_at < end]
     listed = sorted(
         (
             DigestEvent(
@@ -143,7 +144,7 @@ def build_digest(
                 camera=e.camera,
                 zone=e.zone,
                 started_at=e.started_at,
-                acknowledged=store.is_acknowledged(e.event_id),
+                acknowledged=store.event_log.is_acknowledged(e.event_id),
             )
             for e in events
         ),
@@ -167,7 +168,7 @@ def build_digest(
         ),
         key=lambda r: (SEVERITY_ORDER.index(r.severity), -r.count, r.rule_id),
     )
-    in_range = store.deliveries(since=start, until=end)
+    in_range = store.outbox.find(since=start, until=end)
     return Digest(
         site_name=site.site.name,
         timezone=site.site.timezone,
@@ -260,16 +261,11 @@ def queue_digest(
     text = digest.text()
     queued = []
     for channel, contact in digest_recipients(site):
-        delivery = store.enqueue_delivery(
-            dedup_key=digest_key(today, channel, contact, manual=now if manual else None),
-            event_id=None,
-            rule_id=None,
-            kind="digest",
-            severity=Severity.INFO,
-            channel=channel,
-            contact=contact,
-            message=text,
+        key = digest_key(today, channel, contact, manual=now if manual else None)
+        note = Notification(
+            key, None, None, Severity.INFO, Channel(channel), contact, text, kind="digest"
         )
+        delivery = store.outbox.enqueue(note, time.time())
         if delivery is not None:
             queued.append(delivery)
     if outbox.running:  # from the run's scheduler: the channel's sender sends it
@@ -302,33 +298,10 @@ def digest_job(
     return run
 
 
-def add_digest_job(
-    scheduler: Scheduler,
-    store: Store,
-    outbox: Outbox,
-    site: SiteConfig,
-    *,
-    clock: Callable[[], float],
-    review_url: str | None = None,
-) -> bool:
-    """Schedule the digest on the runner's scheduler; False when it is disabled or has
-    no recipient."""
-    if not site.alerts.digest.enabled or not digest_recipients(site):
-        return False
-    scheduler.add(
-        digest_trigger(site),
-        digest_job(store, outbox, site, clock=clock, review_url=review_url),
-        "digest",
-        name=f"{site.alerts.digest.cron}: morning digest",
-    )
-    return True
-
-
 __all__ = [
     "Digest",
     "DigestEvent",
     "RuleCount",
-    "add_digest_job",
     "build_digest",
     "default_window",
     "digest_job",

@@ -114,7 +114,7 @@ class Dispatcher:
             return events  # the database is held: the rest waits for it, timers do not
         try:
             self.outbox.submit(self.escalator.tick(now))
-            self.store.expire_prompts(now)
+            self.store.prompt_log.expire(now)
         except sqlite3.OperationalError as exc:  # busy: the next second
             log.info("escalations and prompts wait: the database is busy (%s)", exc)
         if not self.outbox.running:

@@ -327,8 +327,8 @@ def health_report(
 ) -> HealthReport:
     """The enabled ``cameras`` over [since, until) (cut at ``now`` while it goes on)."""
     end = max(since, min(until, now))
-    spans = store.watch_spans(since=since, until=end) if end > since else []
-    problems = store.health_spans(since=since, until=end) if end > since else []
+    spans = store.camera_health.watch_spans(since=since, until=end) if end > since else []
+    problems = store.camera_health.spans(since=since, until=end) if end > since else []
     reports = tuple(
         _camera_report(
             camera,
@@ -424,7 +424,7 @@ def site_health(
     store: Store, cameras: Sequence[str], now: float, *, stale_after: float = STALE_AFTER
 ) -> SiteHealth:
     """Each of ``cameras`` (the site's enabled cameras) now, from its latest run."""
-    latest = {w.camera: w for w in store.latest_watch()}
+    latest = {w.camera: w for w in store.camera_health.latest_watch()}
     out: list[CameraStatus] = []
     for camera in cameras:
         span = latest.get(camera)
@@ -444,7 +444,9 @@ def site_health(
             )
             continue
         open_spans = [
-            p for p in store.health_spans(camera=camera, open_only=True) if p.run_id == span.run_id
+            p
+            for p in store.camera_health.spans(camera=camera, open_only=True)
+            if p.run_id == span.run_id
         ]
         problems = [OpenProblem(p.problem, p.started, redact(p.detail)) for p in open_spans]
         known = {p.problem for p in problems}

@@ -56,7 +56,7 @@ class ModeManager:
     def current(self, now: float | None = None) -> ModeState:
         """The mode now. A supervised mode past its end is ended first (written once)."""
         now = self.clock() if now is None else now
-        state = self.store.mode_state()
+        state = self.store.mode_log.latest()
         end = self.ends_at(state)
         if end is None or now < end:
             return state
@@ -113,7 +113,7 @@ class ModeManager:
 
     def _expire(self, now: float) -> ModeState:
         """Inside a write transaction: end the stored supervised mode if it is over."""
-        state = self.store.mode_state()
+        state = self.store.mode_log.latest()
         end = self.ends_at(state)
         if end is None or now < end:
             return state  # not due, or another caller has just written the expiry

@@ -542,7 +542,7 @@ class Runner:
                     ", ".join(busy),
                 )
             with contextlib.suppress(sqlite3.Error):
-                self.unsent = self.store.deliveries("pending") + self.store.deliveries("sending")
+                self.unsent = self.store.outbox.find("pending") + self.store.outbox.find("sending")
             if self.progress is not None:
                 self._print_progress()
             if self.clips is not None:  # open clips end with the frames they have
@@ -605,7 +605,7 @@ class Runner:
     def _begin_watch(self) -> None:
         now = self.clock()
         for w in self.workers:
-            self.store.begin_watch(self.engine.run_id, w.status.camera, now)
+            self.store.camera_health.begin_watch(self.engine.run_id, w.status.camera, now)
             self._watching[w.status.camera] = (now, 0)
         self._next_beat = now + float(self.bundle.site.health.heartbeat)
 
@@ -622,7 +622,7 @@ class Runner:
         # its problems end with the watch: no "back" alert, nothing left waiting
         self.events.extend(self.dispatcher.health([], now, ended=[camera]))
         try:
-            self.store.end_watch(self.engine.run_id, camera, now)
+            self.store.camera_health.end_watch(self.engine.run_id, camera, now)
         except sqlite3.OperationalError as exc:  # shown as ending at its last heartbeat
             log.warning("end of watch of %s not stored: the database is busy (%s)", camera, exc)
 
@@ -648,7 +648,7 @@ class Runner:
         fps = (status.processed - frames) / (now - then) if now > then else 0.0
         self._watching[camera] = (now, status.processed)
         monitor = self.monitors.get(camera)
-        self.store.beat(
+        self.store.camera_health.beat(
             self.engine.run_id,
             camera,
             now,

@@ -107,10 +107,10 @@ def read_status(bundle: SiteBundle, store: Store, modes: ModeManager, now: float
     state = modes.current(now)
     mode_until = modes.ends_at(state)
     health = site_health(store, cameras, now)
-    store.expire_prompts(now)
-    prompts = store.prompts("pending")
+    store.prompt_log.expire(now)
+    prompts = store.prompt_log.find("pending")
     waiting = sorted(
-        (d for status in WAITING for d in store.deliveries(status)),
+        (d for status in WAITING for d in store.outbox.find(status)),
         key=lambda d: d.delivery_id,
     )
     return SiteStatus(

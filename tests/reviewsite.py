@@ -121,7 +121,7 @@ def add_event(
         message=message or f"{rule_id} on {camera}",
         frame_index=10,
     )
-    store.add_event(event)
+    store.event_log.add(event, time.time())
     return event
 
 
@@ -138,7 +138,7 @@ def add_clip(
 ) -> None:
     """A clip row as the clips stage writes it (paths relative to the clips folder)."""
     store.clip_log.add_request(ClipRequest(event_id, camera, 0.0, 4.0), time.time())
-    store.update_clips(
+    store.clip_log.update(
         [clip_row_id(event_id, camera)],
         path=path,
         thumbnail_path=thumbnail,
@@ -217,17 +217,19 @@ def watch_the_night(store: Store) -> None:
     """Both cameras watched 22:00 → 07:00 (clean stop), the pool camera offline
     02:14 → 02:31: the rows ``guardian run`` writes (heartbeats and a problem span)."""
     for camera in ("pool", "gate"):
-        store.begin_watch("run-night", camera, at(22, 22))
-        store.beat("run-night", camera, at(23, 7), last_frame=at(23, 7), frames=324000, fps=10.0)
-    store.record_health(
+        store.camera_health.begin_watch("run-night", camera, at(22, 22))
+        store.camera_health.beat(
+            "run-night", camera, at(23, 7), last_frame=at(23, 7), frames=324000, fps=10.0
+        )
+    store.camera_health.record(
         HealthChange("pool", HealthProblem.OFFLINE, at(23, 2, 14), None, "no frame for 30 s"),
         "run-night",
     )
-    store.record_health(
+    store.camera_health.record(
         HealthChange("pool", HealthProblem.OFFLINE, at(23, 2, 14), at(23, 2, 31)), "run-night"
     )
     for camera in ("pool", "gate"):
-        store.end_watch("run-night", camera, at(23, 7))
+        store.camera_health.end_watch("run-night", camera, at(23, 7))
 
 
 def start_server(

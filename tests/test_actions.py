@@ -51,7 +51,7 @@ def _enter(d: Dispatcher, sim: Sim) -> str:
 def test_alert_to_every_contact_with_a_review_link(tmp_path: Path) -> None:
     d, store, out, sim = _world(tmp_path, "      - {kind: alert, channels: [console, log]}\n")
     event_id = _enter(d, sim)
-    deliveries = store.deliveries()
+    deliveries = store.outbox.find()
     assert {(x.channel, x.contact, x.status) for x in deliveries} == {
         (c, who, "sent") for c in ("console", "log") for who in ("owner", "neighbour")
     }
@@ -67,17 +67,17 @@ def test_escalation_goes_to_the_next_contact_until_acknowledged(tmp_path: Path) 
         "      - {kind: escalate, contacts: [owner, neighbour], after: 30s}\n",
     )
     event_id = _enter(d, sim)
-    start = store.event(event_id).started_at  # type: ignore[union-attr]
+    start = store.event_log.get(event_id).started_at  # type: ignore[union-attr]
     d.housekeeping(start + 29)
-    assert [x.kind for x in store.deliveries()] == ["alert"]
+    assert [x.kind for x in store.outbox.find()] == ["alert"]
     d.housekeeping(start + 30)
     d.housekeeping(start + 60)
-    steps = [(x.kind, x.contact) for x in store.deliveries() if x.kind == "escalation"]
+    steps = [(x.kind, x.contact) for x in store.outbox.find() if x.kind == "escalation"]
     assert steps == [("escalation", "owner"), ("escalation", "neighbour")]
     assert "NOT ACKNOWLEDGED" in out.getvalue()
-    store.acknowledge(event_id, by="owner")
+    store.event_log.acknowledge(event_id, by="owner")
     d.housekeeping(start + 500)
-    assert len(store.deliveries()) == 3
+    assert len(store.outbox.find()) == 3
 
 
 def test_siren_runs_a_real_command_after_the_commit(tmp_path: Path) -> None:
@@ -91,7 +91,7 @@ def test_siren_runs_a_real_command_after_the_commit(tmp_path: Path) -> None:
     (thread,) = d.commands
     thread.join(timeout=20)
     assert flag.read_text() == "on"
-    assert len(store.events()) == 1
+    assert len(store.event_log.find()) == 1
 
 
 def test_a_siren_command_that_does_not_exist_is_a_config_error(tmp_path: Path) -> None:
@@ -111,8 +111,8 @@ def test_a_siren_command_that_does_not_exist_is_a_config_error(tmp_path: Path) -
 def test_record_clip_is_stored_with_the_event(tmp_path: Path) -> None:
     d, store, _, sim = _world(tmp_path, "      - {kind: record_clip, pre: 3s, post: 7s}\n")
     event_id = _enter(d, sim)
-    (clip,) = store.clip_requests()
-    started = store.event(event_id).started_at  # type: ignore[union-attr]
+    (clip,) = store.clip_log.requests()
+    started = store.event_log.get(event_id).started_at  # type: ignore[union-attr]
     assert (clip.event_id, clip.camera) == (event_id, "pool")
     assert (clip.start, clip.end) == pytest.approx((started - 3, started + 7))
 
@@ -123,8 +123,8 @@ def test_set_mode_switches_for_the_given_time(tmp_path: Path) -> None:
     d.handle(sim.step({1: P(30, 470, role="adult")}))
     (event,) = d.handle(sim.step({1: P(300, 300, role="adult")}))
     event_id = event.event_id
-    state = store.mode_state()
-    started = store.event(event_id).started_at  # type: ignore[union-attr]
+    state = store.mode_log.latest()
+    started = store.event_log.get(event_id).started_at  # type: ignore[union-attr]
     assert (state.mode, state.by, state.source) == ("supervised", "rule:entry", "rule")
     assert state.until == pytest.approx(started + 1800)
     assert d.engine.context.mode == "supervised"
@@ -135,7 +135,7 @@ def test_a_failing_channel_keeps_the_alert_for_later(tmp_path: Path) -> None:
         tmp_path, "      - {kind: alert, channels: [push], contacts: [owner]}\n"
     )
     _enter(d, sim)
-    (delivery,) = store.deliveries()
+    (delivery,) = store.outbox.find()
     assert delivery.status == "pending" and delivery.attempts == 1  # kept, retried later
     d.housekeeping(time.time() + 3600)
-    assert store.deliveries()[0].attempts == 2
+    assert store.outbox.find()[0].attempts == 2

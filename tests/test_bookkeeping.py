@@ -103,7 +103,7 @@ def _engine(
     tmp_path: Path, store: Store, text: str, run_id: str, files: tuple[str, ...]
 ) -> RuleEngine:
     rules = rules_from(tmp_path, text).rules
-    return RuleEngine(rules, state=store.load_state(), run_id=run_id, files=files)
+    return RuleEngine(rules, state=store.rule_states.load(), run_id=run_id, files=files)
 
 
 def test_a_timer_pending_when_the_file_ends_is_reported_and_not_carried_over(
@@ -124,11 +124,11 @@ def test_a_timer_pending_when_the_file_ends_is_reported_and_not_carried_over(
         line = out.getvalue().splitlines()[-1]
         assert line.startswith("PENDING ") and "still running when the video ended" in line
         assert "submersion" in line and "in water" in line
-        assert "submersion" not in store.load_state()  # dropped in the same run
+        assert "submersion" not in store.rule_states.load()  # dropped in the same run
     with Store(db) as store:  # another video, 1674 s later, nobody in view
         second, _ = _dispatcher(_engine(tmp_path, store, SUBMERSION, "run-2", ("pool",)), store)
         assert _play(second, Sim(t0=T0 + 1674), lambda t: {}, 10) == []
-        assert store.events() == []
+        assert store.event_log.find() == []
 
 
 @pytest.mark.parametrize(
@@ -149,8 +149,8 @@ def test_a_run_killed_while_a_timer_waits(
     with Store(db) as store:
         second, _ = _dispatcher(_engine(tmp_path, store, SUBMERSION, "run-2", files), store)
         assert _play(second, Sim(t0=T0 + 6), lambda t: {}, 10) == expected
-        assert len(store.events()) == len(expected)
-        assert "submersion" not in store.load_state()
+        assert len(store.event_log.find()) == len(expected)
+        assert "submersion" not in store.rule_states.load()
 
 
 def test_a_waiting_head_count_is_not_carried_into_the_next_video(tmp_path: Path) -> None:

@@ -193,7 +193,7 @@ def run_corpus(
 def test_an_event_on_real_footage_makes_a_browser_ready_mp4(tmp_path: Path) -> None:
     store = Store(tmp_path / "g.db")
     rec, (event,), push_times = run_corpus(tmp_path, store, (10.0,), pre=5, post=10)
-    clip = store.clip_for_event(event.event_id)
+    clip = store.clip_log.for_event(event.event_id)
     assert clip is not None and clip.status == "written", clip
     stem = clip_stem("cam", event.event_id, event.started_at, TZ)
     assert clip.path == f"{stem}.mp4" and clip.path.startswith("cam/")
@@ -229,7 +229,7 @@ def test_a_second_event_extends_the_open_clip(
     _, (first, second), _ = run_corpus(
         tmp_path, store, (8.0, 12.0), pre=5, post=10, max_length=max_length
     )
-    a, b = store.clip_for_event(first.event_id), store.clip_for_event(second.event_id)
+    a, b = store.clip_log.for_event(first.event_id), store.clip_log.for_event(second.event_id)
     assert a is not None and b is not None
     assert a.status == b.status == "written"
     assert a.path == b.path == f"{clip_stem('cam', first.event_id, first.started_at, TZ)}.mp4"
@@ -276,7 +276,7 @@ def test_a_stalled_writer_never_blocks_the_camera(tmp_path: Path) -> None:
     assert job is not None and job.proc is not None
     job.proc.kill()  # the stalled encoder dies: its clip is skipped, with the reason
     rec.close(timeout=20)
-    clip = store.clip_for_event("slow")
+    clip = store.clip_log.for_event("slow")
     assert clip is not None and clip.status == "skipped" and "failed" in clip.reason
 
 
@@ -350,10 +350,10 @@ def test_a_clip_cut_short_by_a_crash_is_recovered_at_start_up(tmp_path: Path, en
         for pid in ffmpeg:
             os.kill(pid, signal.SIGKILL)
     store = Store(tmp_path / "g.db")
-    before = store.clip_for_event("crash")
+    before = store.clip_log.for_event("crash")
     assert before is not None and before.status == "recording"
     report = recorder(tmp_path, store).recover()
-    clip = store.clip_for_event("crash")
+    clip = store.clip_log.for_event("crash")
     assert clip is not None and (clip.status, clip.reason) == ("written", CUT_SHORT)
     assert report.recovered == (clip.path,)
     mp4 = tmp_path / "clips" / clip.path
@@ -363,7 +363,7 @@ def test_a_clip_cut_short_by_a_crash_is_recovered_at_start_up(tmp_path: Path, en
     atoms = top_atoms(mp4)
     assert atoms.index("moov") < atoms.index("mdat")
     assert clip.duration == pytest.approx(float(info["duration"]), abs=0.2)
-    lost = store.clip_for_event("lost")
+    lost = store.clip_log.for_event("lost")
     assert lost is not None and (lost.status, lost.reason) == ("skipped", FRAMES_LOST)
 
 
@@ -394,7 +394,7 @@ def test_an_encoder_killed_under_a_running_camera_keeps_what_it_wrote(tmp_path: 
         cam.push(frame)
     assert rec.wait_idle(30)
     rec.close()
-    clip = store.clip_for_event("stopped")
+    clip = store.clip_log.for_event("stopped")
     assert clip is not None and clip.status == "written", clip
     assert clip.reason.startswith("cut short: ")
     mp4 = tmp_path / "clips" / clip.path
@@ -444,7 +444,7 @@ def test_every_event_gets_a_clip_with_the_default_times(tmp_path: Path) -> None:
     event = _walk_in(d, rec)
     assert rec.wait_idle(30)
     rec.close()
-    clip = store.clip_for_event(event.event_id)
+    clip = store.clip_log.for_event(event.event_id)
     assert clip is not None and clip.status == "written", clip
     assert clip.duration == pytest.approx(5.0, abs=1.5 / FPS)
 
@@ -454,9 +454,9 @@ def test_a_full_disk_skips_the_clip_but_not_the_event_or_its_alerts(tmp_path: Pa
     event = _walk_in(d, rec)
     assert rec.wait_idle(30)
     rec.close()
-    assert store.event(event.event_id) is not None
-    assert {x.status for x in store.deliveries()} == {"sent"} and len(store.deliveries()) == 2
-    clip = store.clip_for_event(event.event_id)
+    assert store.event_log.get(event.event_id) is not None
+    assert {x.status for x in store.outbox.find()} == {"sent"} and len(store.outbox.find()) == 2
+    clip = store.clip_log.for_event(event.event_id)
     assert clip is not None and clip.status == "skipped"
     assert "disk nearly full" in clip.reason and "below clips.min_free 1000.0 TB" in clip.reason
     assert not list((tmp_path / "clips").rglob("*.mp4*"))
@@ -482,10 +482,10 @@ def test_enospc_while_writing_skips_the_clip_with_the_reason(tmp_path: Path) -> 
         cam.push(frame)
     assert rec.wait_idle(30)
     rec.close()
-    clip = store.clip_for_event("full")
+    clip = store.clip_log.for_event("full")
     assert clip is not None and clip.status == "skipped", clip
     assert "No space left on device" in clip.reason
-    assert store.event("full") is not None
+    assert store.event_log.get("full") is not None
 
 
 # --------------------------------------------------------------------------- paths
@@ -514,7 +514,7 @@ def test_no_clips_request_for_a_camera_without_a_buffer(tmp_path: Path) -> None:
     store.commit([event_at("e1", frame)], [], effects)
     rec.submit(effects.clips, [])
     rec.close()
-    clip = store.clip_for_event("e1")
+    clip = store.clip_log.for_event("e1")
     assert clip is not None and clip.status == "skipped" and "keeps no frames" in clip.reason
 
 
@@ -547,9 +547,9 @@ def test_guardian_run_writes_a_clip_for_every_event(tmp_path: Path) -> None:
     done = subprocess.run(run, capture_output=True, text=True, timeout=600, env=env, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     with Store(tmp_path / "events.db") as store:
-        events = store.events()
+        events = store.event_log.find()
         assert events, done.stdout
-        clips = [store.clip_for_event(e.event_id) for e in events]
+        clips = [store.clip_log.for_event(e.event_id) for e in events]
     assert all(c is not None and c.status == "written" for c in clips), clips
     for clip in clips:
         assert clip is not None
@@ -621,9 +621,9 @@ def test_a_stop_of_the_whole_process_group_keeps_the_open_clip(
             child.wait()
     assert child.returncode == 0, stderr[-3000:]
     with Store(tmp_path / "events.db") as store:
-        events = store.events()
+        events = store.event_log.find()
         assert events, stderr[-3000:]
-        clip = store.clip_for_event(events[0].event_id)
+        clip = store.clip_log.for_event(events[0].event_id)
     assert clip is not None and clip.status == "written", (clip, stderr[-3000:])
     mp4 = tmp_path / "clips" / clip.path
     assert mp4.is_file() and not list((tmp_path / "clips").rglob("*.part"))

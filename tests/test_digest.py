@@ -10,10 +10,10 @@ import pytest
 from sqlfile import run_sql
 from twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, PushServer, TwilioServer
 
-from guardian.alerts.outbox import build_outbox
+from guardian.app import add_digest_job, build_outbox
 from guardian.cli import main
 from guardian.config.site import SiteConfig
-from guardian.digest import add_digest_job, build_digest, digest_job, digest_trigger
+from guardian.digest import build_digest, digest_job, digest_trigger
 from guardian.effects import Effects, Notification
 from guardian.records import Event, HealthChange, HealthProblem, Severity
 from guardian.scheduler import Scheduler
@@ -122,7 +122,7 @@ def fill(store: Store) -> None:
         "update alert_deliveries set created_at = ?1, next_attempt_at = ?1",
         [local(2026, 11, 22, 23, 5).timestamp()],
     )
-    store.acknowledge("e4", by="owner")
+    store.event_log.acknowledge("e4", by="owner")
 
 
 EXPECTED = """\
@@ -153,7 +153,7 @@ def test_the_job_at_seven_sends_the_summary_once(tmp_path: Path) -> None:
         fill(store)
         outbox = build_outbox(store, the_site, environ=environ, clock=lambda: seven)
         outbox.flush()  # the 23:05 warning sms falls in quiet hours
-        assert [d.status for d in store.deliveries()] == ["suppressed"]
+        assert [d.status for d in store.outbox.find()] == ["suppressed"]
         job = digest_job(
             store, outbox, the_site, clock=lambda: seven, review_url="https://guardian.example.org/"
         )
@@ -183,11 +183,15 @@ def test_the_digest_says_what_watched(tmp_path: Path) -> None:
         assert lines[1:] == ["No events.", "Not watched 19:00-07:00: Guardian was not running."]
 
         start = local(2026, 11, 22, 21, 0).timestamp()
-        store.begin_watch("run-1", "pool", start)  # still running at 07:00
-        store.beat("run-1", "pool", seven - 3, last_frame=seven - 3, frames=1, fps=10.0)
+        store.camera_health.begin_watch("run-1", "pool", start)  # still running at 07:00
+        store.camera_health.beat(
+            "run-1", "pool", seven - 3, last_frame=seven - 3, frames=1, fps=10.0
+        )
         offline = local(2026, 11, 23, 2, 14).timestamp(), local(2026, 11, 23, 2, 31).timestamp()
-        store.record_health(HealthChange("pool", HealthProblem.OFFLINE, offline[0], None), "run-1")
-        store.record_health(HealthChange("pool", HealthProblem.OFFLINE, *offline), "run-1")
+        store.camera_health.record(
+            HealthChange("pool", HealthProblem.OFFLINE, offline[0], None), "run-1"
+        )
+        store.camera_health.record(HealthChange("pool", HealthProblem.OFFLINE, *offline), "run-1")
         text = build_digest(store, site(), start=evening, end=seven).text()
         assert "Watched since 21:00: pool camera offline 02:14-02:31." in text.splitlines()
         assert text.isascii()  # an SMS in the GSM alphabet

@@ -102,7 +102,7 @@ def evening(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Evening]:
 def _event_id(evening: Evening) -> str:
     assert evening.run.returncode == 0, evening.run.stderr[-3000:]
     with Store(evening.root / "events.db") as store:
-        events = store.events(rule_id="on_the_floor")
+        events = store.event_log.find(rule_id="on_the_floor")
     assert len(events) == 1, evening.run.stdout  # the cooldown keeps it to one
     return events[0].event_id
 
@@ -118,8 +118,8 @@ def test_the_rule_fires_and_its_sms_reaches_twilio_with_the_review_link(
     assert f"{PUBLIC}/events/{event_id}" in body
     assert "Reply ACK" in body
     with Store(evening.root / "events.db") as store:
-        (delivery,) = [d for d in store.deliveries() if d.channel == "sms"]
-        clip = store.clip_for_event(event_id)
+        (delivery,) = [d for d in store.outbox.find() if d.channel == "sms"]
+        clip = store.clip_log.for_event(event_id)
     assert delivery.status == "sent" and delivery.provider_id == messages[0]["sid"]
     assert clip is not None and clip.status == "written", clip
     assert (evening.root / "clips" / clip.path).stat().st_size > 10_000
@@ -150,7 +150,7 @@ def test_chromium_plays_the_clip_made_from_the_corpus(evening: Evening, serve: s
     require_browser()
     event_id = _event_id(evening)
     with Store(evening.root / "events.db") as store:
-        clip = store.clip_for_event(event_id)
+        clip = store.clip_log.for_event(event_id)
     assert clip is not None and clip.duration > 0
     with chromium() as driver:
         from selenium.webdriver.common.by import By
@@ -211,12 +211,12 @@ def test_an_sms_reply_ack_acknowledges_the_event(evening: Evening, serve: str) -
     forged = twilio_signature("not-the-token", url, form)
     assert post(forged)[0] == 403
     with Store(evening.root / "events.db") as store:
-        assert not store.is_acknowledged(event_id)
+        assert not store.event_log.is_acknowledged(event_id)
     status, body = post(twilio_signature(AUTH_TOKEN, url, form))
     assert status == 200 and "<Response>" in body, body
     deadline = time.monotonic() + 10
     with Store(evening.root / "events.db") as store:
-        while not store.is_acknowledged(event_id):
+        while not store.event_log.is_acknowledged(event_id):
             assert time.monotonic() < deadline, "the ACK did not acknowledge the event"
             time.sleep(0.05)
-        assert store.event(event_id) is not None
+        assert store.event_log.get(event_id) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ from sqlfile import run_sql
 
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.alerts.escalation import Escalator, escalation_key
-from guardian.effects import Effects, EscalationRequest
+from guardian.effects import Effects, EscalationRequest, Notification
 from guardian.records import Event, Severity
 from guardian.store import Delivery, Store
+from guardian.vocab import Channel
 
 T = 1_750_000_000.0  # when the event started
 
@@ -87,12 +89,12 @@ def test_chain_of_two_contacts_one_minute_apart_until_acknowledged(store: Store)
     (second,) = escalator.tick(T + 120)
     assert (second.contact, second.message.split(":")[0]) == ("bob", "NOT ACKNOWLEDGED after 2 min")
 
-    assert store.acknowledge("e1", by="alice", now=T + 130)
+    assert store.event_log.acknowledge("e1", by="alice", now=T + 130)
     assert escalator.tick(T + 180) == []
     assert escalator.tick(T + 10_000) == []
-    (esc,) = store.escalations()
+    (esc,) = store.prompt_log.escalations()
     assert (esc.status, esc.step) == ("acknowledged", 2)
-    assert [d.contact for d in store.deliveries()] == ["alice", "bob"]
+    assert [d.contact for d in store.outbox.find()] == ["alice", "bob"]
 
 
 def test_every_channel_of_the_step_is_queued(store: Store) -> None:
@@ -110,7 +112,7 @@ def test_the_chain_ends_exhausted_after_the_last_contact(store: Store) -> None:
     escalator = Escalator(store)
     assert _to(escalator.tick(T + 60)) == [("alice", "console")]
     assert _to(escalator.tick(T + 120)) == [("bob", "console")]
-    (esc,) = store.escalations()
+    (esc,) = store.prompt_log.escalations()
     assert (esc.status, esc.step) == ("exhausted", 2)
     assert escalator.tick(T + 180) == []
     assert escalator.tick(T + 100_000) == []
@@ -128,12 +130,12 @@ def test_repeat_goes_through_the_chain_again(store: Store) -> None:
         [],
         [],
     ]
-    keys = [d.dedup_key for d in store.deliveries()]
+    keys = [d.dedup_key for d in store.outbox.find()]
     assert keys == [
         f"escalation:1:{step}:console:{who}" for step, who in enumerate(["alice", "bob"] * 2)
     ]
-    assert "after 4 min" in store.deliveries()[-1].message
-    assert store.escalations()[0].status == "exhausted"
+    assert "after 4 min" in store.outbox.find()[-1].message
+    assert store.prompt_log.escalations()[0].status == "exhausted"
 
 
 def test_a_restart_in_the_middle_resumes_without_sending_a_step_twice(tmp_path: Path) -> None:
@@ -147,7 +149,7 @@ def test_a_restart_in_the_middle_resumes_without_sending_a_step_twice(tmp_path: 
         assert escalator.tick(T + 60) == []  # step 0 was done: not sent again
         assert escalator.tick(T + 90) == []
         assert _to(escalator.tick(T + 120)) == [("bob", "console")]
-        assert [d.contact for d in again.deliveries()] == ["alice", "bob"]
+        assert [d.contact for d in again.outbox.find()] == ["alice", "bob"]
 
 
 def test_the_same_tick_twice_queues_once(store: Store) -> None:
@@ -155,26 +157,20 @@ def test_the_same_tick_twice_queues_once(store: Store) -> None:
     escalator = Escalator(store)
     assert len(escalator.tick(T + 60)) == 1
     assert escalator.tick(T + 60) == []
-    assert len(store.deliveries()) == 1
+    assert len(store.outbox.find()) == 1
 
 
 def test_a_step_already_in_the_outbox_is_not_queued_again(store: Store) -> None:
     """If the outbox already holds a step's key, the step advances without a duplicate."""
     _escalate(store, channels=("console", "sms"))
     key = escalation_key(1, 0, "console", "alice")
-    store.enqueue_delivery(
-        dedup_key=key,
-        event_id="e1",
-        rule_id="water",
-        kind="escalation",
-        severity="critical",
-        channel="console",
-        contact="alice",
-        message="sent before",
+    note = Notification(
+        key, "e1", "water", Severity.CRITICAL, Channel.CONSOLE, "alice", "sent before", "escalation"
     )
+    store.outbox.enqueue(note, time.time())
     assert _to(Escalator(store).tick(T + 60)) == [("alice", "sms")]
-    assert [d.dedup_key for d in store.deliveries()].count(key) == 1
-    assert store.escalations()[0].step == 1
+    assert [d.dedup_key for d in store.outbox.find()].count(key) == 1
+    assert store.prompt_log.escalations()[0].step == 1
 
 
 def test_an_event_acknowledged_elsewhere_stops_the_chain(store: Store) -> None:
@@ -182,8 +178,8 @@ def test_an_event_acknowledged_elsewhere_stops_the_chain(store: Store) -> None:
     _escalate(store)
     run_sql(store.path, "update events set acknowledged_at = ? where id = 'e1'", [T + 10])
     assert Escalator(store).tick(T + 60) == []
-    assert store.escalations()[0].status == "acknowledged"
-    assert store.deliveries() == []
+    assert store.prompt_log.escalations()[0].status == "acknowledged"
+    assert store.outbox.find() == []
 
 
 def test_one_step_per_tick_when_late_with_the_real_elapsed_time(store: Store) -> None:
@@ -199,7 +195,7 @@ def test_one_step_per_tick_when_late_with_the_real_elapsed_time(store: Store) ->
 def test_escalations_of_different_events_are_independent(store: Store) -> None:
     _escalate(store, event_id="e1")
     _escalate(store, event_id="e2", contacts=("carol",))
-    store.acknowledge("e1", by="alice", now=T + 30)
+    store.event_log.acknowledge("e1", by="alice", now=T + 30)
     queued = Escalator(store).tick(T + 60)
     assert [(d.event_id, d.contact) for d in queued] == [("e2", "carol")]
 
@@ -212,7 +208,7 @@ def test_queued_steps_are_sent_through_the_outbox(store: Store) -> None:
     assert (
         "ALERT [critical] NOT ACKNOWLEDGED after 1 min: Someone in the water" in stream.getvalue()
     )
-    assert [d.status for d in store.deliveries()] == ["sent"]
+    assert [d.status for d in store.outbox.find()] == ["sent"]
 
 
 def test_the_runner_gives_escalations_review_and_share_links(

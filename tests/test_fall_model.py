@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 from corpus import require_corpus
 
-from guardian.config.pose import PoseConfig, build_posture_tracker
+from guardian.app import build_posture_tracker
+from guardian.config.pose import PoseConfig
 from guardian.fall.classifier import FallClassifier
 from guardian.fall.data import ClipDetections, clip_detections, clip_tracks, fall_clips
 from guardian.fall.features import FEATURES, FeatureTrack

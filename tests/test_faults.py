@@ -264,7 +264,7 @@ def test_a_slow_provider_gets_one_message_and_the_delivery_is_marked_sent(
         for _ in range(8):  # the retries the old outbox made
             run_sql(store.path, "update alert_deliveries set next_attempt_at = 0")
             outbox.flush()
-        (delivery,) = store.deliveries()
+        (delivery,) = store.outbox.find()
         assert delivery.status == "sent" and delivery.provider_id
         assert list(_refs(server).values()) == [1]
 
@@ -278,13 +278,13 @@ def test_a_timeout_with_nothing_at_the_provider_is_sent_again(tmp_path: Path) ->
         outbox.notify(
             Notification("ev2:sms:owner", None, "sub", "critical", "sms", "owner", "Help", "alert")
         )
-        (doubt,) = store.deliveries()
+        (doubt,) = store.outbox.find()
         assert doubt.status == "sending" and doubt.claimed_by is None  # in doubt
         server.state.hold = None
         server.release()
         run_sql(store.path, "update alert_deliveries set next_attempt_at = 0")
         outbox.flush()
-        (sent,) = store.deliveries()
+        (sent,) = store.outbox.find()
         assert sent.status == "sent"
         assert list(_refs(server).values()) == [1]
 

@@ -30,8 +30,9 @@ from test_pose import (
 )
 from test_pose import track as posed
 
+from guardian.app import build_posture_tracker
 from guardian.config import ZoneConfig
-from guardian.config.pose import PoseConfig, build_posture_tracker
+from guardian.config.pose import PoseConfig
 from guardian.detection import PoseDetector
 from guardian.pipeline import CameraPipeline
 from guardian.pose import PostureTracker, PostureTuning

@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from corpus import require_corpus
 
+from guardian.app import build_monitor
 from guardian.cli import main
 from guardian.config import ConfigError, load_site, load_yaml
 from guardian.health import (
@@ -26,7 +27,6 @@ from guardian.health import (
     HealthSettings,
     Placement,
     ReferenceView,
-    build_monitor,
     load_reference,
 )
 from guardian.records import Frame, HealthChange, HealthProblem, Severity

@@ -53,8 +53,8 @@ def watch(
 ) -> None:
     """One run watching ``camera`` from ``start``, beating until ``last`` (a clean stop
     there, or none: the run died or is still running)."""
-    store.begin_watch(run, camera, start)
-    store.beat(
+    store.camera_health.begin_watch(run, camera, start)
+    store.camera_health.beat(
         run,
         camera,
         last,
@@ -64,7 +64,7 @@ def watch(
         problems=problems,
     )
     if clean:
-        store.end_watch(run, camera, last)
+        store.camera_health.end_watch(run, camera, last)
 
 
 def problem(
@@ -76,9 +76,9 @@ def problem(
     end: float | None,
     detail: str = "",
 ) -> None:
-    store.record_health(HealthChange(camera, kind, start, None, detail), run)
+    store.camera_health.record(HealthChange(camera, kind, start, None, detail), run)
     if end is not None:
-        store.record_health(HealthChange(camera, kind, start, end), run)
+        store.camera_health.record(HealthChange(camera, kind, start, end), run)
 
 
 def report(
@@ -245,7 +245,7 @@ def test_site_health_now(store: Store) -> None:
         "rtsp://admin:hunter2@10.0.0.5/live: connection refused",
     )
     watch(store, "r1", "side", at(22, 22), at(23, 2), clean=False)  # crashed an hour ago
-    store.begin_watch("r2", "new", now - 1)  # just started: no frame yet
+    store.camera_health.begin_watch("r2", "new", now - 1)  # just started: no frame yet
     health = site_health(store, cameras, now)
     states = {c.camera: c.state for c in health.cameras}
     assert states == {

@@ -165,10 +165,10 @@ def test_stopped_frozen_and_blacked_out_stream(
     assert code == 0
 
     with Store(db) as store:
-        events = store.events()
-        spans = store.health_spans()
-        (watch,) = store.latest_watch()
-        alerts = store.deliveries(kind="alert")
+        events = store.event_log.find()
+        spans = store.camera_health.spans()
+        (watch,) = store.camera_health.latest_watch()
+        alerts = store.outbox.find(kind="alert")
     health = [e for e in events if e.rule_id == "camera_health_lab"]
     said = [(e.severity, e.message) for e in health]
 
@@ -207,10 +207,10 @@ def test_a_camera_refusing_connections_from_the_start_is_offline(
     finally:
         assert run.stop() == 0
     with Store(db) as store:
-        (span,) = store.health_spans()
-        (event,) = store.events(rule_id="camera_health_lab")
-        (watch,) = store.latest_watch()
-        alerts = store.deliveries(kind="alert")
+        (span,) = store.camera_health.spans()
+        (event,) = store.event_log.find(rule_id="camera_health_lab")
+        (watch,) = store.camera_health.latest_watch()
+        alerts = store.outbox.find(kind="alert")
     assert span.problem is HealthProblem.OFFLINE and span.detail == "the camera refuses connections"
     assert span.started == pytest.approx(watch.started, abs=0.5)
     assert span.ended == watch.ended and watch.frames == 0 and watch.last_frame is None

@@ -79,8 +79,8 @@ def store(tmp_path: Path) -> Store:
     store.commit(
         [event("ev-old", NOW - 600), event("ev-new", NOW - 60)], effects=effects, now=NOW - 60
     )
-    for d in store.deliveries():
-        store.mark_delivery(d.delivery_id, ok=True, provider_id="SMx", now=NOW - 50)
+    for d in store.outbox.find():
+        store.outbox.mark(d.delivery_id, ok=True, provider_id="SMx", now=NOW - 50)
     return store
 
 
@@ -112,35 +112,39 @@ def test_signed_ack_acknowledges_the_latest_alert(store: Store) -> None:
     reply = post(store, "ack")
     assert (reply.status, reply.content_type) == (200, "application/xml")
     assert reply.body.startswith("<?xml") and "<Response><Message>Acknowledged:" in reply.body
-    assert store.is_acknowledged("ev-new") and not store.is_acknowledged("ev-old")
+    assert store.event_log.is_acknowledged("ev-new") and not store.event_log.is_acknowledged(
+        "ev-old"
+    )
     assert "Acknowledged:" in post(store, "OK").body  # then the one before
-    assert store.is_acknowledged("ev-old")
+    assert store.event_log.is_acknowledged("ev-old")
     assert "No alert is waiting" in post(store, "ACK").body
 
 
 def test_ack_with_a_reference(store: Store) -> None:
     reply = post(store, f"ACK [{delivery_ref('ev-old:sms:owner')}]")
     assert "Acknowledged" in reply.body
-    assert store.is_acknowledged("ev-old") and not store.is_acknowledged("ev-new")
+    assert store.event_log.is_acknowledged("ev-old") and not store.event_log.is_acknowledged(
+        "ev-new"
+    )
     assert "Already acknowledged" in post(store, "ack ev-old").body
     assert "No alert with the code GZZZZZ" in post(store, "ack GZZZZZ").body
 
 
 def test_signed_yes_switches_the_mode(store: Store) -> None:
-    assert store.mode_state().mode == "unsupervised"
+    assert store.mode_log.latest().mode == "unsupervised"
     reply = post(store, "Yes")
     assert reply.status == 200 and "mode is now supervised until" in reply.body
-    state = store.mode_state()
+    state = store.mode_log.latest()
     assert (state.mode, state.by, state.source) == ("supervised", "owner", "sms")
     assert state.until == pytest.approx(NOW + 3600)
-    assert store.prompt("abc123").status == "accepted"  # type: ignore[union-attr]
+    assert store.prompt_log.get("abc123").status == "accepted"  # type: ignore[union-attr]
     assert "No question is waiting" in post(store, "yes").body
 
 
 def test_no_declines_and_a_reference_names_the_prompt(store: Store) -> None:
     assert "Answered NO" in post(store, "no abc123").body
-    assert store.prompt("abc123").status == "declined"  # type: ignore[union-attr]
-    assert store.mode_state().mode == "unsupervised"
+    assert store.prompt_log.get("abc123").status == "declined"  # type: ignore[union-attr]
+    assert store.mode_log.latest().mode == "unsupervised"
     assert "already declined" in post(store, "yes ABC123").body
 
 
@@ -156,15 +160,15 @@ def test_bad_signatures_are_refused_and_change_nothing(store: Store, kind: str) 
     for body in ("ACK", "YES"):
         reply = post(store, body, **args)  # type: ignore[arg-type]
         assert reply.status == 403 and reply.content_type.startswith("text/plain")
-    assert not store.is_acknowledged("ev-new")
-    assert store.mode_state().mode == "unsupervised"
-    assert store.prompt("abc123").status == "pending"  # type: ignore[union-attr]
+    assert not store.event_log.is_acknowledged("ev-new")
+    assert store.mode_log.latest().mode == "unsupervised"
+    assert store.prompt_log.get("abc123").status == "pending"  # type: ignore[union-attr]
 
 
 def test_unknown_sender_gets_a_polite_reply_and_nothing_happens(store: Store) -> None:
     reply = post(store, "ACK", sender="+4915112345678")
     assert reply.status == 200 and "not a contact of Home pool" in reply.body
-    assert not store.is_acknowledged("ev-new")
+    assert not store.event_log.is_acknowledged("ev-new")
 
 
 def test_numbers_match_whatever_their_spacing_and_help_for_anything_else(store: Store) -> None:
@@ -192,12 +196,14 @@ def test_a_request_without_from_is_a_bad_request(store: Store) -> None:
 def test_a_replayed_message_sid_is_ignored(store: Store) -> None:
     first = post(store, "ACK", sid="SMreplayed")
     assert "Acknowledged:" in first.body
-    assert store.is_acknowledged("ev-new") and not store.is_acknowledged("ev-old")
+    assert store.event_log.is_acknowledged("ev-new") and not store.event_log.is_acknowledged(
+        "ev-old"
+    )
     # the same signed request again (a replay, or Twilio re-sending it): nothing is done
     again = post(store, "ACK", sid="SMreplayed")
     assert (again.status, again.content_type) == (200, "application/xml")
     assert "<Message>" not in again.body and "<Response" in again.body
-    assert not store.is_acknowledged("ev-old")
+    assert not store.event_log.is_acknowledged("ev-old")
     # a new message still works; a request without a MessageSid is refused
     assert "Acknowledged:" in post(store, "ACK", sid="SMnext").body
     form = {"From": OWNER, "Body": "ACK"}

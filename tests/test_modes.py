@@ -58,7 +58,7 @@ def test_a_new_site_is_unsupervised(store: Store) -> None:
     assert MODES == ("unsupervised", "supervised")
     state = ModeManager(store, clock=Clock()).current()
     assert (state.mode, state.until, state.source) == ("unsupervised", None, "default")
-    assert store.mode_changes() == []  # looking writes nothing
+    assert store.mode_log.changes() == []  # looking writes nothing
 
 
 def test_switch_records_the_mode_its_end_who_why_and_how(store: Store) -> None:
@@ -101,7 +101,7 @@ def test_an_unknown_mode_names_the_allowed_ones(store: Store) -> None:
         ValueError, match="unknown mode 'party' — use one of: unsupervised, supervised"
     ):
         modes.switch("party", by="alex", source="cli")
-    assert store.mode_changes() == []
+    assert store.mode_log.changes() == []
 
 
 @pytest.mark.parametrize(
@@ -120,7 +120,7 @@ def test_bad_ends_of_a_supervised_mode_are_refused(
     modes = ModeManager(store, timezone=PARIS, clock=Clock())
     with pytest.raises(ValueError, match=message):
         modes.switch("supervised", by="alex", source="cli", **kwargs)  # type: ignore[arg-type]
-    assert store.mode_changes() == []
+    assert store.mode_log.changes() == []
 
 
 def test_a_supervised_mode_ends_by_itself_and_the_expiry_is_written_once(tmp_path: Path) -> None:
@@ -141,7 +141,7 @@ def test_a_supervised_mode_ends_by_itself_and_the_expiry_is_written_once(tmp_pat
     with Store(path) as again:  # another process, later
         later = ModeManager(again, timezone=PARIS, clock=Clock(_paris(2025, 6, 15, 9, 0)))
         assert later.current() == ended
-        assert [c.source for c in again.mode_changes()] == ["expiry", "cli"]
+        assert [c.source for c in again.mode_log.changes()] == ["expiry", "cli"]
 
 
 def test_an_expiry_noticed_the_next_day_says_which_day(store: Store) -> None:
@@ -170,7 +170,7 @@ def test_processes_racing_on_one_expiry_write_it_once(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert results == ["unsupervised"] * len(stores)
-    assert [c.source for c in stores[0].mode_changes()] == ["expiry", "cli"]
+    assert [c.source for c in stores[0].mode_log.changes()] == ["expiry", "cli"]
     for store in stores:
         store.close()
 
@@ -181,7 +181,7 @@ def test_switching_after_an_unnoticed_end_records_the_end_first(store: Store) ->
     modes.switch("supervised", duration=3600, by="alex", reason="lessons", source="cli")
     clock.now = NOW + 5 * 3600
     modes.switch("supervised", duration=600, by="sam", reason="party", source="cli")
-    history = [(c.mode, c.source, c.since) for c in store.mode_changes()]
+    history = [(c.mode, c.source, c.since) for c in store.mode_log.changes()]
     assert history == [
         ("supervised", "cli", NOW + 5 * 3600),
         ("unsupervised", "expiry", NOW + 3600),
@@ -191,7 +191,7 @@ def test_switching_after_an_unnoticed_end_records_the_end_first(store: Store) ->
 
 def test_a_stored_supervised_mode_without_an_end_still_ends(store: Store) -> None:
     """A prompt or a rule could store supervised with no end: supervised_for applies."""
-    store.set_mode(ModeRequest("supervised", None, by="owner", source="prompt"), now=NOW)
+    store.mode_log.add(ModeRequest("supervised", None, by="owner", source="prompt"), NOW)
     modes = ModeManager(store, supervised_for=3600, clock=Clock(NOW + 3599))
     assert modes.current().mode == "supervised"
     assert modes.ends_at(modes.current()) == NOW + 3600
@@ -424,7 +424,7 @@ def test_mode_supervised_until_a_time_of_day(
     )
     assert code == 0
     with _db(site) as store:
-        state = store.mode_state()
+        state = store.mode_log.latest()
     assert (state.mode, state.by, state.source) == ("supervised", "sam", "cli")
     assert state.until is not None
     end = datetime.fromtimestamp(state.until, TZ)
@@ -438,7 +438,7 @@ def test_mode_supervised_without_an_end_uses_the_site_file(
     before = time.time()
     assert _run(capsys, "mode", "supervised", "--config", str(site))[0] == 0
     with _db(site) as store:
-        state = store.mode_state()
+        state = store.mode_log.latest()
     assert state.until is not None
     assert before + 5400 <= state.until <= time.time() + 5400  # supervised_for: 90m
 
@@ -448,13 +448,13 @@ def test_mode_shows_a_supervised_mode_that_ended(
 ) -> None:
     now = time.time()
     with _db(site) as store:
-        store.set_mode(ModeRequest("supervised", now - 60, by="sam", source="cli"), now=now - 3600)
+        store.mode_log.add(ModeRequest("supervised", now - 60, by="sam", source="cli"), now - 3600)
     code, out, _ = _run(capsys, "mode", "--config", str(site))
     assert code == 0 and out.startswith("mode: unsupervised\n")
     assert "by guardian (expiry): supervised mode ended at" in out
     _run(capsys, "mode", "--config", str(site))
     with _db(site) as store:
-        assert [c.source for c in store.mode_changes()] == ["expiry", "cli"]
+        assert [c.source for c in store.mode_log.changes()] == ["expiry", "cli"]
 
 
 def test_until_and_for_together_is_refused(site: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -482,7 +482,7 @@ def test_bad_mode_arguments_give_one_line_and_exit_2(
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and err.startswith(says), err
     with _db(site) as store:
-        assert store.mode_changes() == []
+        assert store.mode_log.changes() == []
 
 
 def test_mode_schedule_lists_the_next_switches(
@@ -561,7 +561,7 @@ def test_answer_yes_switches_the_mode_and_prints_it(
     assert out.startswith("prompt p1: answered yes — Someone is in the pool")
     assert "mode: supervised until" in out and "by owner (cli)" in out
     with _db(site) as store:
-        prompt = store.prompt("p1")
+        prompt = store.prompt_log.get("p1")
         assert prompt is not None and (prompt.status, prompt.answered_by) == ("accepted", "owner")
     code, out, _ = _run(capsys, "prompts", "--all", "--config", str(site))
     assert "accepted by owner" in out
@@ -577,8 +577,8 @@ def test_answer_no_leaves_the_mode(site: Path, capsys: pytest.CaptureFixture[str
     assert code == 0
     assert "answered no" in out and "mode: unsupervised" in out
     with _db(site) as store:
-        assert store.mode_changes() == []
-        prompt = store.prompt("p1")
+        assert store.mode_log.changes() == []
+        prompt = store.prompt_log.get("p1")
         assert prompt is not None and (prompt.status, prompt.answered_by) == ("declined", "alex")
 
 
@@ -628,9 +628,9 @@ def test_ack_acknowledges_and_stops_the_escalation(
         "its escalations are stopped\n"
     )
     with _db(site) as store:
-        assert store.is_acknowledged("e1")
-        assert [e.status for e in store.escalations()] == ["acknowledged"]
-        reviewed = store.review_event("e1")
+        assert store.event_log.is_acknowledged("e1")
+        assert [e.status for e in store.prompt_log.escalations()] == ["acknowledged"]
+        reviewed = store.event_log.reviewed_event("e1")
     assert reviewed is not None and reviewed.acknowledged_by == "alex"
     code, out, _ = _run(capsys, "ack", "e1", "--by", "sam", "--config", str(site))
     assert code == 0 and "was already acknowledged" in out

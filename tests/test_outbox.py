@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ from guardian.alerts.outbox import Outbox
 from guardian.config.alerts import QuietHours
 from guardian.effects import Notification
 from guardian.store import MIGRATIONS, Store, delivery_ref, migrate
+from guardian.vocab import Channel, Severity
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -52,8 +54,8 @@ def test_same_key_twice_is_sent_once(tmp_path: Path) -> None:
         outbox = Outbox(store, [sms])
         outbox.notify(note("a"))
         outbox.notify(note("a"))
-        assert len(sms.sent) == 1 and len(store.deliveries()) == 1
-        (d,) = store.deliveries()
+        assert len(sms.sent) == 1 and len(store.outbox.find()) == 1
+        (d,) = store.outbox.find()
         assert (d.status, d.provider_id, d.ref) == ("sent", "id-1", delivery_ref("a"))
 
 
@@ -76,16 +78,10 @@ def test_quiet_hours_hold_back_non_critical_sms_and_push_only(tmp_path: Path) ->
             ("prompt", "info", "sms", "prompt"),
             ("digest", "info", "sms", "digest"),
         ]:
-            d = store.enqueue_delivery(
-                dedup_key=key,
-                event_id=None,
-                rule_id=None,
-                kind=kind,
-                severity=severity,
-                channel=channel,
-                contact="owner",
-                message="m",
+            note = Notification(
+                key, None, None, Severity(severity), Channel(channel), "owner", "m", kind
             )
+            d = store.outbox.enqueue(note, time.time())
             assert d is not None
             # created in the night (the store stamps real time: set it for the test)
             run_sql(
@@ -94,7 +90,7 @@ def test_quiet_hours_hold_back_non_critical_sms_and_push_only(tmp_path: Path) ->
                 [at(23, 30), d.delivery_id],
             )
         outbox.flush(now=at(23, 30))
-        statuses = {d.dedup_key: d.status for d in store.deliveries()}
+        statuses = {d.dedup_key: d.status for d in store.outbox.find()}
         assert statuses == {
             "w-sms": "suppressed",
             "w-push": "suppressed",
@@ -103,20 +99,12 @@ def test_quiet_hours_hold_back_non_critical_sms_and_push_only(tmp_path: Path) ->
             "prompt": "sent",
             "digest": "sent",
         }
-        reason = store.deliveries("suppressed")[0].reason or ""
+        reason = store.outbox.find("suppressed")[0].reason or ""
         assert "quiet hours 22:00-07:00" in reason
         assert [n.key for n in sms.sent] == ["c-sms", "prompt", "digest"]
         # a warning alert created at 07:00 (the end is excluded) goes
-        d = store.enqueue_delivery(
-            dedup_key="morning",
-            event_id=None,
-            rule_id=None,
-            kind="alert",
-            severity="warning",
-            channel="sms",
-            contact="owner",
-            message="m",
-        )
+        note = Notification("morning", None, None, Severity.WARNING, Channel.SMS, "owner", "m")
+        d = store.outbox.enqueue(note, time.time())
         assert d is not None
         run_sql(
             store.path,
@@ -124,7 +112,7 @@ def test_quiet_hours_hold_back_non_critical_sms_and_push_only(tmp_path: Path) ->
             [at(7, 0), d.delivery_id],
         )
         outbox.flush(now=at(7, 0))
-        assert store.delivery(d.delivery_id).status == "sent"  # type: ignore[union-attr]
+        assert store.outbox.get(d.delivery_id).status == "sent"  # type: ignore[union-attr]
 
 
 def test_quiet_hours_window() -> None:
@@ -138,19 +126,11 @@ def test_quiet_hours_window() -> None:
 def test_a_claimed_delivery_is_not_sent_by_another_outbox(tmp_path: Path) -> None:
     a, b = Recorder("sms"), Recorder("sms")
     with Store(tmp_path / "g.db") as store:
-        d = store.enqueue_delivery(
-            dedup_key="k",
-            event_id=None,
-            rule_id=None,
-            kind="alert",
-            severity="critical",
-            channel="sms",
-            contact="owner",
-            message="m",
-        )
+        note = Notification("k", None, None, Severity.CRITICAL, Channel.SMS, "owner", "m")
+        d = store.outbox.enqueue(note, time.time())
         assert d is not None
-        assert store.claim_delivery(d.delivery_id, owner="other:1:x", now=d.created_at) is not None
-        assert store.claim_delivery(d.delivery_id, owner="other:1:x", now=d.created_at) is None
+        assert store.outbox.claim(d.delivery_id, owner="other:1:x", now=d.created_at) is not None
+        assert store.outbox.claim(d.delivery_id, owner="other:1:x", now=d.created_at) is None
         assert Outbox(store, [a]).send(d) == 0
         assert Outbox(store, [b]).flush() == 0
         assert a.sent == [] and b.sent == []
@@ -169,23 +149,15 @@ def test_recovery_waits_for_a_live_claimer_and_resends_for_a_dead_one(tmp_path: 
     with Store(tmp_path / "g.db") as store:
         ids = {}
         for key, owner in (("live", live), ("dead", dead)):
-            d = store.enqueue_delivery(
-                dedup_key=key,
-                event_id=None,
-                rule_id=None,
-                kind="alert",
-                severity="critical",
-                channel="push",
-                contact="owner",
-                message="m",
-            )
+            note = Notification(key, None, None, Severity.CRITICAL, Channel.PUSH, "owner", "m")
+            d = store.outbox.enqueue(note, time.time())
             assert d is not None
-            store.claim_delivery(d.delivery_id, owner=owner, now=1000.0)
+            store.outbox.claim(d.delivery_id, owner=owner, now=1000.0)
             ids[key] = d.delivery_id
         outbox = Outbox(store, [push], lease=120.0)
         assert outbox.flush(now=1010.0) == 1
         assert [n.key for n in push.sent] == ["dead"]
-        assert store.delivery(ids["live"]).status == "sending"  # type: ignore[union-attr]
+        assert store.outbox.get(ids["live"]).status == "sending"  # type: ignore[union-attr]
         assert outbox.flush(now=1000.0 + 121) == 1  # the lease ran out
         assert [n.key for n in push.sent] == ["dead", "live"]
 
@@ -211,6 +183,6 @@ def test_migration_004_adds_refs_to_an_existing_outbox(tmp_path: Path) -> None:
     db.conn.close()
     with Store(path) as store:
         assert "004_outbox" in store.applied_migrations
-        (d,) = store.deliveries()
+        (d,) = store.outbox.find()
         assert d.ref == delivery_ref("old")
-        assert store.deliveries_by_ref(d.ref.lower())[0].dedup_key == "old"
+        assert store.outbox.by_ref(d.ref.lower())[0].dedup_key == "old"

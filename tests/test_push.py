@@ -9,8 +9,8 @@ import pytest
 from twilio_server import PushServer
 
 from guardian.alerts.base import DeliveryError
-from guardian.alerts.outbox import build_outbox
 from guardian.alerts.push import PushNotifier
+from guardian.app import build_outbox
 from guardian.config.site import SiteConfig
 from guardian.effects import Notification
 from guardian.store import Store
@@ -53,7 +53,7 @@ def test_failing_push_server_raises_then_the_outbox_retries(
         server.state.fail_posts = 1
         outbox = build_outbox(store, push_site(), notifiers=[notifier], clock=lambda: clock[0])
         outbox.notify(NOTE)
-        assert store.deliveries()[0].status == "pending"
+        assert store.outbox.find()[0].status == "pending"
         clock[0] += 3
         assert outbox.flush() == 1
         clock[0] += 300

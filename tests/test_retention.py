@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from guardian.app import add_retention_job
 from guardian.cli import main
-from guardian.clips import add_retention_job, clip_files, prune
+from guardian.clips import clip_files, prune
 from guardian.config import load_site
 from guardian.config.clips import ClipsConfig, RetentionConfig, parse_size
 from guardian.effects import ClipRequest, Effects
@@ -46,7 +47,7 @@ def add_clip(
         mp4.write_bytes(b"\0" * size)
     thumb = f"cam/2027-01-01/{event_id}.jpg"
     (root / thumb).write_bytes(b"\0" * 100)
-    store.update_clips(
+    store.clip_log.update(
         [clip_row_id(event_id, "cam")],
         status="written",
         path=rel,
@@ -54,14 +55,14 @@ def add_clip(
         size_bytes=size,
     )
     if reviewed:
-        store.mark_reviewed(event_id, by="test", now=T0)
+        store.event_log.mark_reviewed(event_id, by="test", now=T0)
     if acknowledged:
-        store.acknowledge(event_id, by="test", now=T0)
+        store.event_log.acknowledge(event_id, by="test", now=T0)
     return rel
 
 
 def status(store: Store, event_id: str) -> str:
-    clip = store.clip_for_event(event_id)
+    clip = store.clip_log.for_event(event_id)
     assert clip is not None
     return clip.status
 
@@ -95,13 +96,15 @@ def test_size_limit_deletes_reviewed_non_critical_first_unreviewed_critical_last
     ]
     assert not (root / "cam/2027-01-01/warn_rev.mp4").exists()
     assert not (root / "cam/2027-01-01/warn_rev.jpg").exists()
-    clip = store.clip_for_event("warn_rev")
+    clip = store.clip_log.for_event("warn_rev")
     assert clip is not None and clip.reason == "retention: clips over 2.5 KB"
 
     prune(store, root, RetentionConfig(max_age=0, max_size=1100), now=T0)
     assert status(store, "crit_acked") == "deleted" and status(store, "crit_unrev") == "written"
     # events are never deleted
-    assert all(store.event(e) for e in ("warn_rev", "warn_unrev", "crit_acked", "crit_unrev"))
+    assert all(
+        store.event_log.get(e) for e in ("warn_rev", "warn_unrev", "crit_acked", "crit_unrev")
+    )
 
 
 def test_age_limit_deletes_old_clips_and_empty_folders(world: tuple[Store, Path]) -> None:
@@ -110,7 +113,7 @@ def test_age_limit_deletes_old_clips_and_empty_folders(world: tuple[Store, Path]
     assert result.files == 2
     assert status(store, "crit_unrev") == status(store, "warn_unrev") == "deleted"
     assert status(store, "crit_acked") == status(store, "warn_rev") == "written"
-    clip = store.clip_for_event("crit_unrev")
+    clip = store.clip_log.for_event("crit_unrev")
     assert clip is not None and clip.reason == "retention: older than 3 days"
     prune(store, root, RetentionConfig(max_age="1h", max_size=0), now=T0 + 10 * DAY)
     assert not (root / "cam").exists()  # emptied folders go too

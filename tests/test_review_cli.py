@@ -69,8 +69,8 @@ def test_review_since_yesterday_lists_events_by_severity(tmp_path: Path) -> None
         clip.write_bytes(b"mp4")
         add_clip(store, "e-crit", "pool", path="pool/e-crit.mp4", thumbnail="pool/e-crit.jpg")
         add_clip(store, "e-skip", "pool", path=None, status="skipped", reason="disk full")
-        store.acknowledge("e-warn", by="alex")
-        store.mark_reviewed("e-warn", by="alex")
+        store.event_log.acknowledge("e-warn", by="alex")
+        store.event_log.mark_reviewed("e-warn", by="alex")
 
     done = guardian("review", "--since", "yesterday", "--config", str(config))
     assert done.returncode == 0, done.stderr

@@ -116,11 +116,13 @@ def test_concurrent_wrong_passwords_cannot_pass_the_lockout(
 def test_a_failure_counted_late_never_clears_a_lockout(tmp_path: Path) -> None:
     with Store(tmp_path / "g.db") as store:
         for _ in range(5):
-            locked = store.record_login_failure("1.2.3.4", now=100.0, max_failures=5, lockout=300)
+            locked = store.access_log.record_login_failure(
+                "1.2.3.4", now=100.0, max_failures=5, lockout=300
+            )
         assert locked == 400.0
         # a check that had started before the lockout ends with one more failure
-        store.record_login_failure("1.2.3.4", now=101.0, max_failures=5, lockout=300)
-        assert store.login_locked_until("1.2.3.4", 102.0) == 400.0
+        store.access_log.record_login_failure("1.2.3.4", now=101.0, max_failures=5, lockout=300)
+        assert store.access_log.login_locked_until("1.2.3.4", 102.0) == 400.0
 
 
 def test_the_lockout_key_is_the_address_or_its_ipv6_64() -> None:
@@ -147,8 +149,8 @@ def test_a_replayed_signed_sms_ack_does_nothing(server: ReviewServer, night: Nig
             Notification(f"{event_id}:sms:alex", event_id, "r", "critical", "sms", "alex", "m")
         )
     night.store.commit(effects=effects, now=NOW - 60)
-    for delivery in night.store.deliveries():
-        night.store.mark_delivery(delivery.delivery_id, ok=True, provider_id="SMx", now=NOW - 50)
+    for delivery in night.store.outbox.find():
+        night.store.outbox.mark(delivery.delivery_id, ok=True, provider_id="SMx", now=NOW - 50)
     form = {
         "From": "+15550001111",
         "To": "+15005550006",
@@ -161,12 +163,12 @@ def test_a_replayed_signed_sms_ack_does_nothing(server: ReviewServer, night: Nig
     client = Client(server.url)
     first = client.request("POST", "/twilio/sms", form, headers)
     assert first.status == 200 and "Acknowledged" in first.text
-    acked = [e for e in ("ev-crit", "ev-warn") if night.store.is_acknowledged(e)]
+    acked = [e for e in ("ev-crit", "ev-warn") if night.store.event_log.is_acknowledged(e)]
     assert len(acked) == 1
     # the same signed request again (a replay): 200, an empty reply, nothing acknowledged
     again = client.request("POST", "/twilio/sms", form, headers)
     assert again.status == 200 and "<Message>" not in again.text and "<Response" in again.text
-    assert [e for e in ("ev-crit", "ev-warn") if night.store.is_acknowledged(e)] == acked
+    assert [e for e in ("ev-crit", "ev-warn") if night.store.event_log.is_acknowledged(e)] == acked
 
 
 # -- bursts of connections and slow clients ---------------------------------------------------

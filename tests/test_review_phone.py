@@ -26,7 +26,7 @@ def test_the_review_page_on_a_phone(tmp_path: Path) -> None:
             rule_id="child_alone",
             message="A child is alone by the pool",
         )
-    night.store.acknowledge("ev-alone-0", by="alex")
+    night.store.event_log.acknowledge("ev-alone-0", by="alex")
     server = start_server(night)
     try:
         with chromium() as driver:

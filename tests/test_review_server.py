@@ -443,7 +443,7 @@ def test_share_link_works_until_the_event_is_acknowledged(
     other = ShareLinks(b"z" * 48, 3600).token("ev-crit", "gran", NOW)
     assert client.get(f"/share/{other}").status == 404
 
-    night.store.acknowledge("ev-crit", by="alex", now=NOW + 60)
+    night.store.event_log.acknowledge("ev-crit", by="alex", now=NOW + 60)
     handled = client.get(f"/share/{token}")
     assert handled.status == 410 and "acknowledged" in handled.text and "handled" in handled.text
     assert client.get(f"/share/{token}/clip").status == 410
@@ -542,8 +542,10 @@ def test_healthz_needs_no_login_and_says_200_only_when_all_is_watched(
 
     store, now = night.store, clock[0]
     for camera in ("pool", "gate"):  # a run that is running now
-        store.begin_watch("run-live", camera, now - 3600)
-        store.beat("run-live", camera, now - 2, last_frame=now - 2.5, frames=36000, fps=9.96)
+        store.camera_health.begin_watch("run-live", camera, now - 3600)
+        store.camera_health.beat(
+            "run-live", camera, now - 2, last_frame=now - 2.5, frames=36000, fps=9.96
+        )
     status, body, reply = _healthz(client)
     assert status == 200, body
     assert body == {
@@ -557,7 +559,7 @@ def test_healthz_needs_no_login_and_says_200_only_when_all_is_watched(
     }
     assert client.request("HEAD", "/healthz").status == 200
 
-    store.record_health(
+    store.camera_health.record(
         HealthChange("gate", HealthProblem.OBSTRUCTED, now - 90, None, "rtsp://u:pw@cam/1"),
         "run-live",
     )

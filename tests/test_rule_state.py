@@ -9,6 +9,7 @@ The end-to-end version with a real `guardian run` killed by SIGKILL is in test_c
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from rulesim import SUBMERSION, T0, P, Sim, rules_from, run
 
 from guardian.alerts import ConsoleNotifier, Outbox
 from guardian.dispatch import Dispatcher
+from guardian.effects import StateChange
 from guardian.modes import ModeManager
 from guardian.records import Posture, PostureReading
 from guardian.rules import RuleEngine
@@ -32,7 +34,9 @@ WATER, DECK = P(300, 300), P(120, 300)
 
 
 def _engine(tmp_path: Path, store: Store, text: str, run_id: str) -> RuleEngine:
-    return RuleEngine(rules_from(tmp_path, text).rules, state=store.load_state(), run_id=run_id)
+    return RuleEngine(
+        rules_from(tmp_path, text).rules, state=store.rule_states.load(), run_id=run_id
+    )
 
 
 def _dispatcher(engine: RuleEngine, store: Store) -> Dispatcher:
@@ -78,12 +82,13 @@ def test_a_timer_row_in_the_old_json_format_loads_and_fires_after_a_restart(
 ) -> None:
     db = tmp_path / "g.db"
     with Store(db) as store:  # what an older run left: its timer, under its run id
-        store.put_state("submersion", "t0:pool|water|old-run|1", OLD_ABSENT_ROW)
+        old = StateChange("submersion", "t0:pool|water|old-run|1", OLD_ABSENT_ROW)
+        store.rule_states.apply([old], time.time())
     with Store(db) as store:
         second = _dispatcher(_engine(tmp_path, store, SUBMERSION, "run-2"), store)
         fired = _play(second, Sim(t0=T0 + 6.0), lambda t: {}, 4)
         assert fired == [("submersion", pytest.approx(9.0, abs=0.11))]
-        assert dict(store.get_state("submersion")) == {}  # fired once, then gone
+        assert dict(store.rule_states.get("submersion")) == {}  # fired once, then gone
 
 
 @pytest.mark.parametrize(
@@ -135,12 +140,12 @@ def test_submersion_timer_survives_a_restart(
         second = _dispatcher(_engine(tmp_path, store, SUBMERSION, "run-2"), store)
         fired = _play(second, Sim(t0=T0 + down_until), lambda t: {}, 4)
         assert fired == [("submersion", pytest.approx(expected, abs=0.11))]
-        assert len(store.events(rule_id="submersion")) == 1
-        assert [d.status for d in store.deliveries()] == ["sent"]
+        assert len(store.event_log.find(rule_id="submersion")) == 1
+        assert [d.status for d in store.outbox.find()] == ["sent"]
     with Store(db) as store:  # and once more: it does not fire twice
         third = _dispatcher(_engine(tmp_path, store, SUBMERSION, "run-3"), store)
         assert _play(third, Sim(t0=T0 + 30), lambda t: {}, 3) == []
-        assert len(store.events()) == 1
+        assert len(store.event_log.find()) == 1
 
 
 def test_a_crash_before_the_commit_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:
@@ -155,10 +160,10 @@ def test_a_crash_before_the_commit_loses_nothing_and_repeats_nothing(tmp_path: P
         fired = engine.process(sim.step({}))  # fires, but is never committed
         assert [f.event.rule_id for f in fired] == ["submersion"]
     with Store(db) as store:
-        assert store.events() == []
+        assert store.event_log.find() == []
         second = _dispatcher(_engine(tmp_path, store, SUBMERSION, "run-2"), store)
         assert [r for r, _ in _play(second, Sim(t0=T0 + 10), lambda t: {}, 2)] == ["submersion"]
-        assert len(store.events()) == 1
+        assert len(store.event_log.find()) == 1
 
 
 def test_a_reused_track_id_elsewhere_does_not_cancel_an_old_timer(tmp_path: Path) -> None:

@@ -251,7 +251,7 @@ def test_alert_action_goes_through_the_outbox_once(tmp_path: Path) -> None:
             for delivery in store.commit([firing.event], [], effects):
                 outbox.send(delivery)
         assert out.getvalue().count("ALERT [critical] Pool entry: someone in water") == 1
-        (delivery,) = store.deliveries()
+        (delivery,) = store.outbox.find()
         assert delivery.status == "sent" and delivery.contact == "owner"
 
 
@@ -284,7 +284,7 @@ def test_failed_delivery_is_retried_later(tmp_path: Path) -> None:
         firing.actions[0].run(firing.event, effects, RuleContext())
         for delivery in store.commit([firing.event], [], effects):
             outbox.send(delivery)
-        assert flaky.sent == [] and store.deliveries()[0].status == "pending"
+        assert flaky.sent == [] and store.outbox.find()[0].status == "pending"
         assert outbox.flush(now=0.0) == 0  # not yet due (backoff)
         assert outbox.flush(now=time.time() + 3600) == 1
         assert flaky.sent == ["critical: Pool entry: someone in water"]  # severity kept

@@ -117,7 +117,7 @@ def test_the_job_of_an_entry_switches_the_mode_in_sqlite(tmp_path: Path) -> None
         evening = _entry(cron="0 20 * * *", mode="unsupervised")
         mode_job(evening, modes)()
     with Store(path) as store:  # really in the file
-        latest, first = store.mode_changes()
+        latest, first = store.mode_log.changes()
     assert (first.mode, first.by) == ("supervised", "schedule")
     assert (latest.mode, latest.by, latest.reason) == (
         "unsupervised",
@@ -156,7 +156,7 @@ def test_a_real_scheduler_switches_the_mode_within_two_seconds(
         started = time.monotonic()
         scheduler.start()
         try:
-            while store.mode_state().by != "schedule" and time.monotonic() - started < 5:
+            while store.mode_log.latest().by != "schedule" and time.monotonic() - started < 5:
                 time.sleep(0.05)
             switched_after = time.monotonic() - started
             assert ticks.wait(2)

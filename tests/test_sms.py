@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ import pytest
 from twilio_server import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, TwilioServer, wait_for
 
 from guardian.alerts.base import DeliveryError
-from guardian.alerts.outbox import Outbox, build_outbox
+from guardian.alerts.outbox import Outbox
 from guardian.alerts.sms import SmsNotifier, compose_sms, mask_number
+from guardian.app import build_outbox
 from guardian.config.site import SiteConfig
 from guardian.effects import Notification
 from guardian.store import Store, delivery_ref
+from guardian.vocab import Channel, Severity
 
 OWNER = "+33612345678"
 REPO = Path(__file__).resolve().parent.parent
@@ -69,7 +72,7 @@ def test_the_right_request_reaches_twilio(tmp_path: Path) -> None:
         assert body.startswith("Possible submersion ")
         assert "Reply ACK" in body
         assert body.endswith(f"[{delivery_ref('ev1:sms:owner')}]")
-        (delivery,) = store.deliveries()
+        (delivery,) = store.outbox.find()
         assert delivery.status == "sent"
         assert delivery.provider_id == server.messages[0]["sid"]
         assert delivery.provider_id is not None and delivery.provider_id.startswith("SM")
@@ -90,7 +93,7 @@ def test_failing_server_is_retried_with_backoff_and_sent_once(tmp_path: Path) ->
         server.state.fail_posts = 2
         outbox = build_outbox(store, sms_site(server.url), environ=env(), clock=lambda: clock[0])
         outbox.notify(note())
-        (d,) = store.deliveries()
+        (d,) = store.outbox.find()
         assert (d.status, d.attempts) == ("pending", 1)
         assert d.next_attempt_at == pytest.approx(clock[0] + 2)
         assert "500" in (d.last_error or "")
@@ -98,7 +101,7 @@ def test_failing_server_is_retried_with_backoff_and_sent_once(tmp_path: Path) ->
         assert outbox.flush() == 0 and len(server.state.posts) == 1  # not due yet
         clock[0] += 1.0
         assert outbox.flush() == 0 and len(server.state.posts) == 2  # second failure
-        d = store.deliveries()[0]
+        d = store.outbox.find()[0]
         assert d.next_attempt_at == pytest.approx(clock[0] + 4)
         clock[0] += 4.0
         assert outbox.flush() == 1
@@ -106,7 +109,7 @@ def test_failing_server_is_retried_with_backoff_and_sent_once(tmp_path: Path) ->
         assert outbox.flush() == 0
         assert len(server.state.posts) == 3
         assert len(server.messages) == 1
-        assert store.deliveries()[0].status == "sent"
+        assert store.outbox.find()[0].status == "sent"
 
 
 def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
@@ -119,7 +122,7 @@ def test_gives_up_after_max_attempts(tmp_path: Path) -> None:
         for _ in range(5):
             clock[0] += 1.0
             outbox.flush()
-        (d,) = store.deliveries()
+        (d,) = store.outbox.find()
         assert (d.status, d.attempts) == ("failed", 3)
         assert len(server.state.posts) == 3
 
@@ -132,11 +135,11 @@ def test_no_token_or_number_in_logs_or_errors(
         wrong = "0" * 32
         outbox = build_outbox(store, sms_site(server.url), environ=env(token=wrong))
         outbox.notify(note())
-        (d,) = store.deliveries()
+        (d,) = store.outbox.find()
         assert d.status == "pending" and "401" in (d.last_error or "")
         outbox = build_outbox(store, sms_site(server.url), environ=env())
         outbox.flush(now=d.next_attempt_at + 1)
-        assert store.deliveries()[0].status == "sent"
+        assert store.outbox.find()[0].status == "sent"
         # every record at INFO and above, and Guardian's own at any level (urllib3's DEBUG
         # lines show request paths, which is what DEBUG is for)
         shown = [
@@ -165,18 +168,12 @@ def test_reconcile_finds_a_message_that_went_out(tmp_path: Path) -> None:
         notifier = SmsNotifier.from_site(site, env())
         gone = "somewhere-else:1:x"
         for key in ("went-out:sms:owner", "never-left:sms:owner"):
-            d = store.enqueue_delivery(
-                dedup_key=key,
-                event_id=None,
-                rule_id=None,
-                kind="alert",
-                severity="critical",
-                channel="sms",
-                contact="owner",
-                message="Possible submersion",
+            sent_before = Notification(
+                key, None, None, Severity.CRITICAL, Channel.SMS, "owner", "Possible submersion"
             )
+            d = store.outbox.enqueue(sent_before, time.time())
             assert d is not None
-            store.claim_delivery(d.delivery_id, owner=gone, now=d.created_at)
+            store.outbox.claim(d.delivery_id, owner=gone, now=d.created_at)
         notifier.send(note(key="went-out:sms:owner"))  # it reached Twilio before the crash
         assert len(server.messages) == 1
         outbox = Outbox(store, [notifier], lease=0.0)
@@ -188,7 +185,7 @@ def test_reconcile_finds_a_message_that_went_out(tmp_path: Path) -> None:
         assert [b[-8:] for b in bodies] == sorted(
             f"[{delivery_ref(k)}]" for k in ("went-out:sms:owner", "never-left:sms:owner")
         )
-        assert {d.status for d in store.deliveries()} == {"sent"}
+        assert {d.status for d in store.outbox.find()} == {"sent"}
 
 
 # --------------------------------------------------------------- kill -9 mid-send
@@ -197,7 +194,7 @@ SENDER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from guardian.alerts.outbox import build_outbox
+    from guardian.app import build_outbox
     from guardian.config.site import SiteConfig
     from guardian.effects import Notification
     from guardian.store import Store
@@ -215,7 +212,7 @@ SENDER = textwrap.dedent(
                                    "owner", "Possible submersion"))
     else:
         print("sent", outbox.flush())
-    print("statuses", [str(d.status) for d in store.deliveries()])
+    print("statuses", [str(d.status) for d in store.outbox.find()])
     """
 )
 
@@ -242,7 +239,7 @@ def test_kill_9_while_sending_then_restart_delivers_exactly_once(tmp_path: Path,
         first = _guardian(tmp_path, server, "alert")
         wait_for(server.state.held.is_set, 20, "the POST to reach the server")
         with Store(tmp_path / "g.db") as store:
-            (d,) = store.deliveries()
+            (d,) = store.outbox.find()
             assert d.status == "sending"  # claimed before the provider was called
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -258,7 +255,7 @@ def test_kill_9_while_sending_then_restart_delivers_exactly_once(tmp_path: Path,
         expected_posts = 1 if hold == "accept" else 2  # 'drop': the held one never counted
         assert len(server.state.posts) == expected_posts
         with Store(tmp_path / "g.db") as store:
-            (d,) = store.deliveries()
+            (d,) = store.outbox.find()
             assert d.provider_id == server.messages[0]["sid"]
         third = _guardian(tmp_path, server, "flush")  # and again: nothing more
         third.communicate(timeout=60)

@@ -35,8 +35,10 @@ def write_site(root: Path) -> Path:
 
 def live(store: Store, camera: str, now: float, *, fps: float = 9.8) -> None:
     """``camera`` watched by a run that is running now (heartbeat 2 s ago)."""
-    store.begin_watch("run-now", camera, now - 3600)
-    store.beat("run-now", camera, now - 2, last_frame=now - 2.4, frames=35000, fps=fps)
+    store.camera_health.begin_watch("run-now", camera, now - 3600)
+    store.camera_health.beat(
+        "run-now", camera, now - 2, last_frame=now - 2.4, frames=35000, fps=fps
+    )
 
 
 def test_all_watched_and_healthy_exits_0(
@@ -65,7 +67,7 @@ def test_problems_stale_runs_prompts_and_pending_alerts_exit_1(
     now = time.time()
     with Store(tmp_path / "guardian.db") as store:
         live(store, "pool", now)
-        store.record_health(
+        store.camera_health.record(
             HealthChange(
                 "pool",
                 HealthProblem.OFFLINE,
@@ -75,8 +77,10 @@ def test_problems_stale_runs_prompts_and_pending_alerts_exit_1(
             ),
             "run-now",
         )
-        store.begin_watch("run-old", "gate", now - 7200)  # died 20 min ago
-        store.beat("run-old", "gate", now - 1200, last_frame=now - 1200, frames=1, fps=10.0)
+        store.camera_health.begin_watch("run-old", "gate", now - 7200)  # died 20 min ago
+        store.camera_health.beat(
+            "run-old", "gate", now - 1200, last_frame=now - 1200, frames=1, fps=10.0
+        )
         effects = Effects()
         effects.ask(
             PromptRequest(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 import sqlite_utils
 
+from guardian.effects import Notification, StateChange
 from guardian.records import Event, HealthChange, HealthProblem, Severity
 from guardian.store import MIGRATIONS, Store, migrate
+from guardian.vocab import Channel
 
 
 def _event(event_id: str = "e1", started: float = 100.0) -> Event:
@@ -46,10 +49,10 @@ def test_migrations_on_a_fresh_file(tmp_path: Path) -> None:
 def test_migrations_again_on_an_existing_file_keep_data(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     with Store(path) as store:
-        store.add_event(_event())
+        store.event_log.add(_event(), time.time())
     with Store(path) as store:
         assert store.applied_migrations == []
-        assert [e.event_id for e in store.events()] == ["e1"]
+        assert [e.event_id for e in store.event_log.find()] == ["e1"]
 
 
 def test_a_new_migration_applies_once_to_an_existing_file(tmp_path: Path) -> None:
@@ -80,57 +83,50 @@ def test_a_failing_migration_leaves_nothing_half_done(tmp_path: Path) -> None:
 
 def test_events_round_trip_and_filter(tmp_path: Path) -> None:
     with Store(tmp_path / "g.db") as store:
-        store.add_event(_event("a", 10.0))
-        store.add_event(_event("b", 20.0))
-        assert [e.event_id for e in store.events(since=15.0)] == ["b"]
-        (first, _) = store.events()
+        store.event_log.add(_event("a", 10.0), time.time())
+        store.event_log.add(_event("b", 20.0), time.time())
+        assert [e.event_id for e in store.event_log.find(since=15.0)] == ["b"]
+        (first, _) = store.event_log.find()
         assert first == _event("a", 10.0)
 
 
 def test_events_survive_a_process_that_did_not_close(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     store = Store(path)
-    store.add_event(_event())  # committed at once; no close()
+    store.event_log.add(_event(), time.time())  # committed at once; no close()
     other = sqlite3.connect(path)
     assert other.execute("select count(*) from events").fetchone()[0] == 1
 
 
 def test_outbox_deduplicates_and_retries(tmp_path: Path) -> None:
     with Store(tmp_path / "g.db") as store:
-        kw = dict(
-            event_id=None,
-            rule_id="r",
-            kind="alert",
-            severity="info",
-            channel="console",
-            contact="*",
-        )
-        first = store.enqueue_delivery(dedup_key="k", message="hi", **kw)
+        note = Notification("k", None, "r", Severity.INFO, Channel.CONSOLE, "*", "hi")
+        first = store.outbox.enqueue(note, time.time())
         assert first is not None
-        assert store.enqueue_delivery(dedup_key="k", message="hi", **kw) is None
-        store.mark_delivery(first.delivery_id, ok=False, error="down")
-        (pending,) = store.deliveries("pending")
+        assert store.outbox.enqueue(note, time.time()) is None
+        store.outbox.mark(first.delivery_id, ok=False, error="down")
+        (pending,) = store.outbox.find("pending")
         assert pending.attempts == 1
-        assert store.due_deliveries(now=0.0) == []  # backoff: not due yet
-        store.mark_delivery(first.delivery_id, ok=True)
-        assert [d.status for d in store.deliveries()] == ["sent"]
+        assert store.outbox.find("pending", due_by=0.0) == []  # backoff: not due yet
+        store.outbox.mark(first.delivery_id, ok=True)
+        assert [d.status for d in store.outbox.find()] == ["sent"]
 
 
 def test_rule_state_round_trip(tmp_path: Path) -> None:
     with Store(tmp_path / "g.db") as store:
-        store.put_state("r", "timer:3", {"deadline": 12.5})
-        store.put_state("r", "timer:3", {"deadline": 13.0})
-        assert dict(store.get_state("r")) == {"timer:3": {"deadline": 13.0}}
+        store.rule_states.apply([StateChange("r", "timer:3", {"deadline": 12.5})], time.time())
+        store.rule_states.apply([StateChange("r", "timer:3", {"deadline": 13.0})], time.time())
+        assert dict(store.rule_states.get("r")) == {"timer:3": {"deadline": 13.0}}
 
 
 def test_watch_heartbeats_and_health_spans(tmp_path: Path) -> None:
     path = tmp_path / "g.db"
     with Store(path) as store:
-        store.begin_watch("run1", "pool", 100.0)
-        store.record_health(
+        store.camera_health.begin_watch("run1", "pool", 100.0)
+        store.camera_health.record(
             HealthChange("pool", HealthProblem.OFFLINE, 110.0, None, "refused"), "run1"
         )
-        store.beat(
+        store.camera_health.beat(
             "run1",
             "pool",
             120.0,
@@ -139,27 +135,33 @@ def test_watch_heartbeats_and_health_spans(tmp_path: Path) -> None:
             fps=2.0,
             problems=[HealthProblem.OFFLINE],
         )
-        (watch,) = store.latest_watch()
+        (watch,) = store.camera_health.latest_watch()
         assert (watch.run_id, watch.until, watch.ended, watch.problems) == (
             "run1",
             120.0,
             None,
             (HealthProblem.OFFLINE,),
         )
-        assert store.health_spans(open_only=True)[0].detail == "refused"
+        assert store.camera_health.spans(open_only=True)[0].detail == "refused"
     # run1 died without a clean stop; a new run closes its open problem at its last heartbeat
     with Store(path) as store:
-        store.begin_watch("run2", "pool", 200.0)
-        (span,) = store.health_spans()
+        store.camera_health.begin_watch("run2", "pool", 200.0)
+        (span,) = store.camera_health.spans()
         assert (span.problem, span.started, span.ended) == (HealthProblem.OFFLINE, 110.0, 120.0)
-        store.record_health(HealthChange("pool", HealthProblem.TOO_DARK, 210.0, None), "run2")
-        store.record_health(HealthChange("pool", HealthProblem.TOO_DARK, 210.0, 215.0), "run2")
-        store.record_health(HealthChange("pool", HealthProblem.STALLED, 216.0, None), "run2")
-        store.end_watch("run2", "pool", 230.0)  # a clean stop closes what is open
-        assert [(s.problem, s.ended) for s in store.health_spans(since=205.0)] == [
+        store.camera_health.record(
+            HealthChange("pool", HealthProblem.TOO_DARK, 210.0, None), "run2"
+        )
+        store.camera_health.record(
+            HealthChange("pool", HealthProblem.TOO_DARK, 210.0, 215.0), "run2"
+        )
+        store.camera_health.record(HealthChange("pool", HealthProblem.STALLED, 216.0, None), "run2")
+        store.camera_health.end_watch("run2", "pool", 230.0)  # a clean stop closes what is open
+        assert [(s.problem, s.ended) for s in store.camera_health.spans(since=205.0)] == [
             (HealthProblem.TOO_DARK, 215.0),
             (HealthProblem.STALLED, 230.0),
         ]
-        assert store.health_spans(open_only=True) == []
-        assert [w.run_id for w in store.latest_watch()] == ["run2"]
-        assert [w.run_id for w in store.watch_spans(since=0.0, until=150.0)] == ["run1"]
+        assert store.camera_health.spans(open_only=True) == []
+        assert [w.run_id for w in store.camera_health.latest_watch()] == ["run2"]
+        assert [w.run_id for w in store.camera_health.watch_spans(since=0.0, until=150.0)] == [
+            "run1"
+        ]

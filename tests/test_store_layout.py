@@ -75,7 +75,7 @@ def test_the_check_finds_what_it_forbids(tmp_path: Path) -> None:
         "rows = gallery.store.database.sqlite.query('select 1')\n"
         "with self.store._lock:\n"
         "    pass\n"
-        "ok = store.events()\n"
+        "ok = store.event_log.find()\n"
     )
     path = GUARDIAN / "example.py"
     found = _problems(path, ast.parse(source))

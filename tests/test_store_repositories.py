@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -60,11 +61,11 @@ def test_a_commit_that_fails_late_leaves_nothing_of_its_early_writes(store: Stor
     effects.record_clip(ClipRequest("no-such-event", "pool", 0.0, 1.0))
     with pytest.raises(sqlite3.IntegrityError):
         store.commit([_event("e1")], [StateChange("r", "k", 1)], effects, now=100.0)
-    assert store.events() == []
-    assert store.deliveries() == []
-    assert store.load_state() == {}
+    assert store.event_log.find() == []
+    assert store.outbox.find() == []
+    assert store.rule_states.load() == {}
     store.commit([_event("e1")], effects=Effects(), now=100.0)  # the store still works
-    assert [e.event_id for e in store.events()] == ["e1"]
+    assert [e.event_id for e in store.event_log.find()] == ["e1"]
 
 
 def test_a_write_transaction_holds_other_processes_writes_back(store: Store) -> None:
@@ -75,7 +76,7 @@ def test_a_write_transaction_holds_other_processes_writes_back(store: Store) -> 
             other.execute("insert into rule_state values ('x', 'y', '1', 0)")
         other.close()
     run_sql(store.path, "insert into rule_state values ('x', 'y', '1', 0)")
-    assert store.load_state() == {"x": {"y": 1}}
+    assert store.rule_states.load() == {"x": {"y": 1}}
 
 
 def test_patience_is_per_thread(store: Store) -> None:
@@ -87,7 +88,7 @@ def test_patience_is_per_thread(store: Store) -> None:
     def write(name: str, patience: float | None) -> None:
         store.set_patience(patience)
         try:
-            store.put_state("r", name, 1)
+            store.rule_states.apply([StateChange("r", name, 1)], time.time())
             waited[name] = None
         except sqlite3.OperationalError as exc:
             waited[name] = exc
@@ -104,7 +105,7 @@ def test_patience_is_per_thread(store: Store) -> None:
     slow.join(timeout=10)
     assert isinstance(waited["quick"], sqlite3.OperationalError)
     assert waited["slow"] is None
-    assert store.load_state() == {"r": {"slow": 1}}
+    assert store.rule_states.load() == {"r": {"slow": 1}}
 
 
 # -- events -----------------------------------------------------------------------------
@@ -112,7 +113,7 @@ def test_the_first_review_is_kept_and_an_acknowledged_event_stays_acknowledged(
     store: Store,
 ) -> None:
     store.commit([_event("e1"), _event("e2")], now=100.0)
-    store.acknowledge("e2", by="gran", now=110.0)
+    store.event_log.acknowledge("e2", by="gran", now=110.0)
     assert store.event_log.mark_reviewed("e1", by="alex", now=120.0)
     assert store.event_log.mark_reviewed("e1", by="sam", now=130.0)
     assert store.event_log.mark_reviewed("e2", by="sam", now=130.0)
@@ -139,8 +140,8 @@ def test_retention_rows_are_written_clips_with_their_events_weight(store: Store)
         _event("pending"),
     ]
     store.commit(events, effects=effects, now=100.0)
-    store.acknowledge("acked", by="gran", now=110.0)
-    written = [c.clip_id for c in store.clips() if not c.clip_id.startswith("pending")]
+    store.event_log.acknowledge("acked", by="gran", now=110.0)
+    written = [c.clip_id for c in store.clip_log.find() if not c.clip_id.startswith("pending")]
     store.clip_log.update(written, status="written", path="x.mp4")
     rows = {r.clip.event_id: (r.critical, r.reviewed) for r in store.clip_log.retention_rows()}
     assert rows == {"crit": (True, False), "warn": (False, False), "acked": (False, True)}
@@ -161,7 +162,7 @@ def test_the_latest_unacknowledged_alert_of_a_contact(store: Store) -> None:
     for d in outbox.find():
         outbox.mark(d.delivery_id, ok=True, now=101.0 + d.delivery_id)
     assert outbox.latest_unacknowledged_alert("gran") == "e2"
-    store.acknowledge("e2", by="gran", now=110.0)
+    store.event_log.acknowledge("e2", by="gran", now=110.0)
     assert outbox.latest_unacknowledged_alert("gran") == "e1"
     assert outbox.latest_unacknowledged_alert("alex") is None
 

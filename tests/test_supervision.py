@@ -79,17 +79,17 @@ def test_adult_arrives_yes_switches_to_supervised_and_submersion_still_fires(
     w = World(tmp_path)
     w.play(4, {2: ADULT})
     assert w.fired == [("adult_arrival_prompt", pytest.approx(3.0, abs=0.11))]
-    (prompt,) = w.store.prompts("pending")
+    (prompt,) = w.store.prompt_log.find("pending")
     assert "Switch to supervised" in prompt.question and prompt.contacts == ("owner",)
     assert f"guardian answer {prompt.prompt_id} yes" in w.out.getvalue()  # it was asked
 
-    _, mode = w.store.answer_prompt(
+    _, mode = w.store.prompt_log.answer(
         prompt.prompt_id, yes=True, by="owner", source="cli", now=w.clock
     )
     assert mode is not None and mode.mode == "supervised"
     assert mode.until == pytest.approx(w.clock + 7200)  # the full supervised time from YES
     with pytest.raises(PromptError, match="already accepted"):
-        w.store.answer_prompt(prompt.prompt_id, yes=False, by="owner", source="cli")
+        w.store.prompt_log.answer(prompt.prompt_id, yes=False, by="owner", source="cli")
 
     w.play(5, {2: ADULT, 3: CHILD_DECK})
     assert w.engine.context.mode == "supervised"
@@ -108,12 +108,12 @@ def test_last_adult_leaves_while_supervised(tmp_path: Path) -> None:
         ("unsupervised_child", pytest.approx(8.0, abs=0.11)),  # at once, after its 3 s grace
         ("last_adult_left_prompt", pytest.approx(15.0, abs=0.11)),
     ]
-    (prompt,) = w.store.prompts("pending")
+    (prompt,) = w.store.prompt_log.find("pending")
     assert "Switch back to unsupervised" in prompt.question
-    w.store.answer_prompt(prompt.prompt_id, yes=True, by="owner", source="cli", now=w.clock)
+    w.store.prompt_log.answer(prompt.prompt_id, yes=True, by="owner", source="cli", now=w.clock)
     w.play(18, {3: CHILD_DECK})
     assert w.engine.context.mode == "unsupervised"
-    assert [m.source for m in w.store.mode_changes()] == ["cli", "cli"]
+    assert [m.source for m in w.store.mode_log.changes()] == ["cli", "cli"]
 
 
 def test_no_adult_means_no_prompt_and_unknown_people_are_not_asked_about(tmp_path: Path) -> None:
@@ -131,12 +131,12 @@ def test_no_adult_means_no_prompt_and_unknown_people_are_not_asked_about(tmp_pat
 def test_prompts_expire_and_no_answers_them(tmp_path: Path) -> None:
     w = World(tmp_path)
     w.play(4, {2: ADULT})
-    (prompt,) = w.store.prompts("pending")
+    (prompt,) = w.store.prompt_log.find("pending")
     assert prompt.expires_at == pytest.approx(T0 + 3 + 600, abs=0.11)
-    w.store.answer_prompt(prompt.prompt_id, yes=False, by="owner", source="cli", now=w.clock)
+    w.store.prompt_log.answer(prompt.prompt_id, yes=False, by="owner", source="cli", now=w.clock)
     assert w.modes.current(w.clock).mode == "unsupervised"
     w.play(4.5, {2: ADULT})
-    assert w.store.expire_prompts(T0 + 10_000) == 0  # already answered
+    assert w.store.prompt_log.expire(T0 + 10_000) == 0  # already answered
 
 
 def test_a_user_rule_replaces_or_switches_off_a_builtin(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ authentication.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +17,9 @@ import pytest
 from reviewsite import NOW, Client, Night, build_night, make_mp4, start_server
 from twilio.request_validator import RequestValidator
 
+from guardian.effects import Notification
 from guardian.review.server import ReviewServer
+from guardian.vocab import Channel, Severity
 
 TOKEN = "test-auth-token"  # what start_server puts in the server's environment
 PUBLIC = "https://guardian.example.org"
@@ -30,18 +33,18 @@ def sample_mp4(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def night(tmp_path: Path, sample_mp4: Path) -> Iterator[Night]:
     built = build_night(tmp_path / "site", sample_mp4, review=f"  url: {PUBLIC}\n")
-    delivery = built.store.enqueue_delivery(
-        dedup_key="alert:ev-crit:sms:alex",
-        event_id="ev-crit",
-        rule_id="submersion",
-        kind="alert",
-        severity="critical",
-        channel="sms",
-        contact="alex",
-        message="Possible submersion",
+    note = Notification(
+        "alert:ev-crit:sms:alex",
+        "ev-crit",
+        "submersion",
+        Severity.CRITICAL,
+        Channel.SMS,
+        "alex",
+        "Possible submersion",
     )
+    delivery = built.store.outbox.enqueue(note, time.time())
     assert delivery is not None
-    built.store.mark_delivery(delivery.delivery_id, ok=True)
+    built.store.outbox.mark(delivery.delivery_id, ok=True)
     yield built
     built.store.close()
 

@@ -323,7 +323,7 @@ def test_mode_for_90_is_ninety_minutes_and_says_what_stays_on(
     assert main(["mode", "supervised", "--for", "90", "--by", "sam", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     with Store(load_site(config).database_path) as store:
-        state = store.mode_state()
+        state = store.mode_log.latest()
     assert state.until is not None and before + 5400 <= state.until <= time.time() + 5400
     end = datetime.fromtimestamp(state.until, ZoneInfo(PARIS))
     assert f"paused until {end:%H:%M}: Someone entered the pool" in out

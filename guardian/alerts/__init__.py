@@ -7,7 +7,7 @@ back through :mod:`guardian.alerts.inbound`.
 
 from guardian.alerts.base import DeliveryError, DeliveryUncertain, Notifier
 from guardian.alerts.console import ConsoleNotifier, LogNotifier
-from guardian.alerts.outbox import Outbox, build_notifiers, build_outbox
+from guardian.alerts.outbox import Outbox
 
 __all__ = [
     "ConsoleNotifier",
@@ -16,6 +16,4 @@ __all__ = [
     "LogNotifier",
     "Notifier",
     "Outbox",
-    "build_notifiers",
-    "build_outbox",
 ]

@@ -44,7 +44,7 @@ class Escalator:
         Returns the deliveries queued; the caller sends them (``Outbox.flush``).
         """
         queued: list[Delivery] = []
-        for due in self.store.escalations("pending", due_by=now):
+        for due in self.store.prompt_log.escalations("pending", due_by=now):
             queued.extend(self._step(due.escalation_id, now))
         return queued
 
@@ -52,11 +52,13 @@ class Escalator:
         queued: list[Delivery] = []
         with self.store.write_transaction():
             # read again under the write lock: an 'ack' or another tick may have won
-            current = {e.escalation_id: e for e in self.store.escalations("pending", due_by=now)}
+            current = {
+                e.escalation_id: e for e in self.store.prompt_log.escalations("pending", due_by=now)
+            }
             esc = current.get(escalation_id)
             if esc is None:
                 return queued
-            if self.store.is_acknowledged(esc.event_id):
+            if self.store.event_log.is_acknowledged(esc.event_id):
                 self.store.prompt_log.update_escalation(
                     escalation_id, status=EscalationStatus.ACKNOWLEDGED
                 )

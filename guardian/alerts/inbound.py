@@ -112,13 +112,13 @@ def handle_sms_webhook(
         return InboundReply(
             400, "a Twilio SMS webhook needs the From, Body and MessageSid fields", TEXT
         )
-    if not store.claim_inbound_message(sid, sender=sender, now=now):
+    if not store.access_log.claim_inbound_message(sid, sender=sender, now=now):
         log.warning("sms reply %s was already handled: ignored (a replayed request)", sid)
         return InboundReply(200, EMPTY_TWIML, XML)
     try:
         return _carry_out(store, site, sender, text, now, environ)
     except BaseException:
-        store.forget_inbound_message(sid)  # nothing was done: Twilio's retry may do it
+        store.access_log.forget_inbound_message(sid)  # nothing was done: Twilio's retry may do it
         raise
 
 
@@ -146,9 +146,9 @@ def _carry_out(
 
 
 def _event_for_ref(store: Store, ref: str) -> str | None:
-    if store.event(ref) is not None:
+    if store.event_log.get(ref) is not None:
         return ref
-    for delivery in store.deliveries_by_ref(ref):
+    for delivery in store.outbox.by_ref(ref):
         if delivery.event_id:
             return delivery.event_id
     return None
@@ -162,24 +162,24 @@ def _acknowledge(
         if event_id is None:
             return twiml(f"No alert with the code {ref}: nothing was acknowledged.")
     else:
-        event_id = store.latest_unacknowledged_alert(contact.id)
+        event_id = store.outbox.latest_unacknowledged_alert(contact.id)
         if event_id is None:
             return twiml("No alert is waiting for an acknowledgement.")
-    event = store.event(event_id)
+    event = store.event_log.get(event_id)
     if event is None:  # the delivery names an event that is not stored
         return twiml(f"No alert with the code {ref}: nothing was acknowledged.")
     what = f"{event.rule_alias} at {hour_minute(event.started_at, site.site.timezone)}"
-    if store.is_acknowledged(event_id):
+    if store.event_log.is_acknowledged(event_id):
         return twiml(f"Already acknowledged: {what}.")
-    store.acknowledge(event_id, by=contact.id, now=now)
+    store.event_log.acknowledge(event_id, by=contact.id, now=now)
     log.info("event %s acknowledged by sms from contact '%s'", event_id, contact.id)
     return twiml(f"Acknowledged: {what}. Escalation stopped.")
 
 
 def _prompt_for_ref(store: Store, ref: str) -> str | None:
-    if store.prompt(ref.lower()) is not None:
+    if store.prompt_log.get(ref.lower()) is not None:
         return ref.lower()
-    for delivery in store.deliveries_by_ref(ref):
+    for delivery in store.outbox.by_ref(ref):
         if delivery.kind == "prompt" and delivery.dedup_key.startswith("prompt:"):
             return delivery.dedup_key.split(":")[1]
     return None
@@ -195,14 +195,16 @@ def _answer(
     else:
         waiting = [
             p
-            for p in store.prompts("pending")
+            for p in store.prompt_log.find("pending")
             if (contact.id in p.contacts or "*" in p.contacts) and p.expires_at > now
         ]
         if not waiting:
             return twiml("No question is waiting for an answer.")
         prompt_id = max(waiting, key=lambda p: p.created_at).prompt_id
     try:
-        prompt, mode = store.answer_prompt(prompt_id, yes=yes, by=contact.id, source="sms", now=now)
+        prompt, mode = store.prompt_log.answer(
+            prompt_id, yes=yes, by=contact.id, source="sms", now=now
+        )
     except PromptError as exc:
         return twiml(f"Not done: {exc}.".replace(" — 'guardian prompts' lists them", ""))
     log.info("prompt %s answered %s by sms from '%s'", prompt_id, yes, contact.id)

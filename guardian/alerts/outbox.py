@@ -35,13 +35,10 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, TextIO
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from guardian.alerts.base import DeliveryError, DeliveryUncertain, Notifier
-from guardian.alerts.console import ConsoleNotifier, LogNotifier
-from guardian.alerts.push import PushNotifier
-from guardian.alerts.sms import SmsNotifier
 from guardian.effects import Notification
 from guardian.store import Delivery, Store
 from guardian.timefmt import hour_minute, local_time
@@ -49,7 +46,6 @@ from guardian.vocab import REMOTE_CHANNELS, Channel, Severity
 
 if TYPE_CHECKING:
     from guardian.config.alerts import QuietHours
-    from guardian.config.site import SiteConfig
 
 log = logging.getLogger("guardian.alerts")
 
@@ -119,16 +115,7 @@ class Outbox:
         self._senders: dict[str, _Sender] = {}
 
     def notify(self, notification: Notification) -> None:
-        delivery = self.store.enqueue_delivery(
-            dedup_key=notification.key,
-            event_id=notification.event_id,
-            rule_id=notification.rule_id,
-            kind=notification.kind,
-            severity=notification.severity,
-            channel=notification.channel,
-            contact=notification.contact,
-            message=notification.message,
-        )
+        delivery = self.store.outbox.enqueue(notification, time.time())
         if delivery is not None:
             self.send(delivery)
 
@@ -181,7 +168,7 @@ class Outbox:
         what is left (sent at the next start)."""
         deadline = time.monotonic() + limit
         while True:
-            left = self.store.deliveries("pending") + self.store.deliveries("sending")
+            left = self.store.outbox.find("pending") + self.store.outbox.find("sending")
             # a channel with no credentials, or a contact with no address, cannot do
             # better in a few seconds: only what a retry may send is waited for
             hopeful = [d for d in left if self._may_send(d)]
@@ -189,7 +176,7 @@ class Outbox:
                 return left
             now = self.clock()
             self.recover(now, force=True)
-            for delivery in self.store.deliveries("pending"):
+            for delivery in self.store.outbox.find("pending"):
                 if self._may_send(delivery):
                     self.send(delivery, now=now)
             if stop is not None:
@@ -206,7 +193,7 @@ class Outbox:
         ``channel``, or all), critical ones first; return how many were sent."""
         now = self.clock() if now is None else now
         sent = self.recover(now, channel=channel)
-        due = self.store.deliveries("pending", due_by=now, channel=channel)
+        due = self.store.outbox.find("pending", due_by=now, channel=channel)
         for delivery in sorted(due, key=lambda d: (d.severity != "critical", d.delivery_id)):
             sent += self.send(delivery, now=now)
         return sent
@@ -235,22 +222,22 @@ class Outbox:
         now = self.clock() if now is None else now
         reason = self.quiet_reason(delivery)
         if reason is not None:
-            self.store.suppress_delivery(delivery.delivery_id, reason=reason)
+            self.store.outbox.suppress(delivery.delivery_id, reason=reason)
             log.info("delivery %d on %s: %s", delivery.delivery_id, delivery.channel, reason)
             return 0
         notifier = self.notifiers.get(delivery.channel)
         if notifier is None:
-            if self.store.claim_delivery(delivery.delivery_id, owner=self.owner, now=now):
+            if self.store.outbox.claim(delivery.delivery_id, owner=self.owner, now=now):
                 self._failed(delivery, f"channel '{delivery.channel}' not set up", now)
             return 0
-        claimed = self.store.claim_delivery(delivery.delivery_id, owner=self.owner, now=now)
+        claimed = self.store.outbox.claim(delivery.delivery_id, owner=self.owner, now=now)
         if claimed is None:
             return 0  # sent, suppressed, or being sent by another thread or process
         try:
             provider_id = notifier.send(_notification(claimed))
         except DeliveryUncertain as exc:
             ended = self.clock()  # asked again a backoff after the wait ended
-            after = self.store.doubt_delivery(
+            after = self.store.outbox.doubt(
                 claimed.delivery_id, now=ended, error=str(exc), retry_max=self.retry_max
             )
             log.warning(
@@ -265,7 +252,7 @@ class Outbox:
         except Exception as exc:
             self._failed(claimed, str(exc), now)
             return 0
-        self.store.mark_delivery(
+        self.store.outbox.mark(
             claimed.delivery_id,
             ok=True,
             provider_id=provider_id,
@@ -276,7 +263,7 @@ class Outbox:
         return 1
 
     def _failed(self, delivery: Delivery, error: str, now: float) -> None:
-        after = self.store.mark_delivery(
+        after = self.store.outbox.mark(
             delivery.delivery_id,
             ok=False,
             error=error,
@@ -311,7 +298,7 @@ class Outbox:
         now); return how many turned out to be sent."""
         now = self.clock() if now is None else now
         sent = 0
-        for delivery in self.store.deliveries("sending", channel=channel):
+        for delivery in self.store.outbox.find("sending", channel=channel):
             started = delivery.sending_at or delivery.created_at
             if not (_claimer_gone(delivery.claimed_by, self.owner) or now - started > self.lease):
                 continue
@@ -320,7 +307,7 @@ class Outbox:
             notifier = self.notifiers.get(delivery.channel)
             reconcile = getattr(notifier, "reconcile", None)
             if reconcile is None:
-                self.store.release_delivery(
+                self.store.outbox.release(
                     delivery.delivery_id, now=now, note="interrupted while sending; sent again"
                 )
                 log.warning(
@@ -339,7 +326,7 @@ class Outbox:
                 )
                 continue
             if provider_id:
-                self.store.mark_delivery(
+                self.store.outbox.mark(
                     delivery.delivery_id, ok=True, provider_id=str(provider_id), now=now
                 )
                 log.info(
@@ -349,7 +336,7 @@ class Outbox:
                 )
                 sent += 1
             else:
-                self.store.release_delivery(
+                self.store.outbox.release(
                     delivery.delivery_id,
                     now=now,
                     note="interrupted before the provider got it; sent again",
@@ -408,40 +395,4 @@ def _notification(delivery: Delivery) -> Notification:
         contact=delivery.contact,
         message=delivery.message,
         kind=delivery.kind,
-    )
-
-
-def build_notifiers(
-    site: SiteConfig, *, out: TextIO | None = None, environ: Mapping[str, str] = os.environ
-) -> list[Notifier]:
-    """Every channel of the site: console, log, and sms / push when contacts use them."""
-    notifiers: list[Notifier] = [ConsoleNotifier(out), LogNotifier()]
-    channels = {ch for c in site.contacts for ch in c.channels}
-    channels.update(site.alerts.digest.channels if site.alerts.digest.enabled else ())
-    if "sms" in channels:
-        notifiers.append(SmsNotifier.from_site(site, environ))
-    if "push" in channels:
-        notifiers.append(PushNotifier.from_site(site, environ))
-    return notifiers
-
-
-def build_outbox(
-    store: Store,
-    site: SiteConfig,
-    *,
-    out: TextIO | None = None,
-    environ: Mapping[str, str] = os.environ,
-    notifiers: Iterable[Notifier] | None = None,
-    clock: Callable[[], float] = time.time,
-) -> Outbox:
-    """The site's outbox, with its channels, quiet hours and retry settings."""
-    alerts = site.alerts
-    return Outbox(
-        store,
-        build_notifiers(site, out=out, environ=environ) if notifiers is None else notifiers,
-        quiet_hours=alerts.quiet_hours,
-        timezone=site.site.timezone,
-        max_attempts=alerts.max_attempts,
-        retry_max=alerts.retry_max,
-        clock=clock,
     )

@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 
-from guardian.alerts.outbox import build_outbox
+from guardian.app import build_outbox
 from guardian.cli.options import Commands, add_config, site_and_store, usage_error, when
 from guardian.digest import build_digest, default_window, digest_recipients, queue_digest
 from guardian.timefmt import stamp
@@ -26,7 +26,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     bundle, store = opened
     tz = bundle.site.site.timezone
     with store:
-        rows = store.deliveries(args.status)
+        rows = store.outbox.find(args.status)
     rows = rows[-args.limit :] if args.limit > 0 else rows
     if not rows:
         what = f" {args.status}" if args.status else ""
@@ -93,7 +93,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         print()
         failed = 0
         for delivery in queued:
-            after = store.delivery(delivery.delivery_id)
+            after = store.outbox.get(delivery.delivery_id)
             status = after.status if after else "?"
             error = f": {after.last_error}" if after and after.last_error else ""
             failed += status != "sent"

@@ -31,7 +31,7 @@ def cmd_clips(args: argparse.Namespace) -> int:
             since = when(args.since or None, timezone, now)
         except ValueError as exc:
             return usage_error("clips", str(exc))
-        clips = store.clips(since=since)
+        clips = store.clip_log.find(since=since)
         if args.status:
             clips = [c for c in clips if c.status == args.status]
         for clip in clips:

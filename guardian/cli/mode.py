@@ -101,7 +101,7 @@ def cmd_mode(args: argparse.Namespace) -> int:
             end = modes.ends_at(state)
             if end is not None:
                 print("\n".join(_supervised_effect(args.config, end, tz)))
-            changes = store.mode_changes(limit=5)
+            changes = store.mode_log.changes(limit=5)
             print(f"\nlast changes (times in {tz}):" if changes else "\nno changes yet")
             for change in changes:
                 print(_history_line(change, tz))
@@ -174,8 +174,8 @@ def cmd_prompts(args: argparse.Namespace) -> int:
     tz = bundle.site.site.timezone
     with store:
         now = time.time()
-        store.expire_prompts(now)
-        prompts = store.prompts() if args.all else store.prompts("pending")
+        store.prompt_log.expire(now)
+        prompts = store.prompt_log.find() if args.all else store.prompt_log.find("pending")
     if not prompts:
         print("no prompts" if args.all else "no pending prompts")
         return 0
@@ -210,7 +210,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
         modes = mode_manager(bundle, store)
         now = modes.clock()
         try:
-            prompt, _ = store.answer_prompt(
+            prompt, _ = store.prompt_log.answer(
                 args.prompt_id,
                 yes=args.answer == "yes",
                 by=args.by or login_name(),
@@ -233,7 +233,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     bundle, store = opened
     by = args.by or login_name()
     with store:
-        event = store.event(args.event_id)
+        event = store.event_log.get(args.event_id)
         if event is None:
             print(
                 f"guardian ack: no event '{args.event_id}' in {bundle.database_path} — "
@@ -241,8 +241,8 @@ def cmd_ack(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             return 1
-        already = store.is_acknowledged(args.event_id)
-        store.acknowledge(args.event_id, by=by)
+        already = store.event_log.is_acknowledged(args.event_id)
+        store.event_log.acknowledge(args.event_id, by=by)
     what = event_text(event)
     if already:
         print(f"event {args.event_id} ({what}) was already acknowledged")

@@ -40,8 +40,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return code
     db = workdir / "guardian.db"
     with Store(db) as store:
-        events = store.events()
-        clips = {e.event_id: store.clip_for_event(e.event_id) for e in events}
+        events = store.event_log.find()
+        clips = {e.event_id: store.clip_log.for_event(e.event_id) for e in events}
     print(f"\n{len(events)} event(s) in {db}:")
     for e in events:
         print(f"  {e.event_id}  {event_text(e)}")

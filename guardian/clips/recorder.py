@@ -462,14 +462,14 @@ class ClipWriter(threading.Thread):
             for path in (job.part, job.final):
                 path.unlink(missing_ok=True)
             self.skipped += 1
-            self.store.update_clips(ids, status="skipped", reason=job.failed)
+            self.store.clip_log.update(ids, status="skipped", reason=job.failed)
             log.warning("camera %s: clip %s skipped: %s", self.camera, rec.path, job.failed)
             return
         assert job.t0 is not None and job.prev is not None
         self.written += 1
         self.frames_written += job.slots
         duration = job.slots / self.fps
-        self.store.update_clips(
+        self.store.clip_log.update(
             ids,
             status="written",
             reason="",
@@ -502,7 +502,7 @@ class ClipWriter(threading.Thread):
         assert job.t0 is not None
         self.written += 1
         self.frames_written += frames
-        self.store.update_clips(
+        self.store.clip_log.update(
             list(job.rec.clip_ids),
             status="written",
             reason=reason,
@@ -531,7 +531,7 @@ class ClipWriter(threading.Thread):
             )
         except (OSError, ValueError) as exc:
             log.warning("camera %s: pictures %s not written: %s", self.camera, item.snapshot, exc)
-            self.store.update_clips(item.clip_ids, thumbnail_path=None, snapshot_path=None)
+            self.store.clip_log.update(item.clip_ids, thumbnail_path=None, snapshot_path=None)
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -673,7 +673,7 @@ class CameraClips:
                 queued.append(pictures)
             # before the writer can finish it (it then writes the final status); the camera
             # thread waits for this one small write only on a frame that has an event
-            self.recorder.store.update_clips(
+            self.recorder.store.clip_log.update(
                 [clip_id],
                 status="recording",
                 path=rec.path,
@@ -764,7 +764,7 @@ class ClipRecorder:
         for request in requests:
             cam = self.cameras.get(request.camera)
             if cam is None:
-                self.store.update_clips(
+                self.store.clip_log.update(
                     [clip_row_id(request.event_id, request.camera)],
                     status="skipped",
                     reason=f"camera '{request.camera}' keeps no frames for clips",
@@ -774,7 +774,7 @@ class ClipRecorder:
                 cam.request(request, by_id.get(request.event_id), observation)
             except Exception as exc:  # a clip never stops events or alerts
                 log.exception("camera %s: clip request failed", request.camera)
-                self.store.update_clips(
+                self.store.clip_log.update(
                     [clip_row_id(request.event_id, request.camera)],
                     status="skipped",
                     reason=f"clip request failed: {exc}",
@@ -830,8 +830,8 @@ def recover(store: Store, clips_dir: Path, ffmpeg: str | None = None) -> Recover
             recovered.append(relative)
             size = final.stat().st_size
             frames, duration = probe_video(exe, final)
-            ids = [c.clip_id for c in store.clips(path=relative) if c.status == "recording"]
-            store.update_clips(
+            ids = [c.clip_id for c in store.clip_log.find(path=relative) if c.status == "recording"]
+            store.clip_log.update(
                 ids,
                 status="written",
                 reason=CUT_SHORT,
@@ -845,7 +845,7 @@ def recover(store: Store, clips_dir: Path, ffmpeg: str | None = None) -> Recover
             lost.append(relative)
             log.warning("clip %s %s and held no playable video: %s", relative, CUT_SHORT, error)
     skipped = 0
-    for clip in store.clips(status="recording"):
+    for clip in store.clip_log.find(status="recording"):
         final_ok = False
         if clip.path:
             try:
@@ -855,7 +855,7 @@ def recover(store: Store, clips_dir: Path, ffmpeg: str | None = None) -> Recover
         if final_ok:  # finished, but the row was not updated before the crash
             path = resolve_clip_path(clips_dir, clip.path)
             frames, duration = probe_video(exe, path)
-            store.update_clips(
+            store.clip_log.update(
                 [clip.clip_id],
                 status="written",
                 reason=CUT_SHORT,
@@ -865,11 +865,11 @@ def recover(store: Store, clips_dir: Path, ffmpeg: str | None = None) -> Recover
             )
         else:
             skipped += 1
-            store.update_clips(
+            store.clip_log.update(
                 [clip.clip_id], status="skipped", reason=f"{CUT_SHORT}: nothing was written"
             )
-    pending = store.clips(status="pending")
-    store.update_clips([c.clip_id for c in pending], status="skipped", reason=FRAMES_LOST)
+    pending = store.clip_log.find(status="pending")
+    store.clip_log.update([c.clip_id for c in pending], status="skipped", reason=FRAMES_LOST)
     return RecoveryReport(tuple(recovered), tuple(lost), skipped + len(pending))
 
 

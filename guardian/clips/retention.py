@@ -61,7 +61,7 @@ def rank(rows: list[ClipRetention]) -> int:
 def clip_files(store: Store, clips_dir: Path) -> list[ClipFile]:
     """Written clips grouped by file, in deletion order (rank, then oldest first)."""
     groups: dict[str, list[ClipRetention]] = {}
-    for row in store.clip_retention_rows():
+    for row in store.clip_log.retention_rows():
         groups.setdefault(row.clip.path, []).append(row)
     out = []
     for path, rows in groups.items():
@@ -109,7 +109,7 @@ def prune(
         for path in clip.files:
             path.unlink(missing_ok=True)
             _remove_empty_parents(path.parent, clips_dir)
-        store.update_clips(clip.clip_ids, status="deleted", reason=reason)
+        store.clip_log.update(clip.clip_ids, status="deleted", reason=reason)
         total -= clip.size
         freed += clip.size
         deleted_files += 1

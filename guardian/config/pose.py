@@ -17,12 +17,12 @@
       lost_fall: 1s         # a fall seen starting, then the person unseen this long: a fall
       keep_down: 30s        # a person down whom the model loses is kept this long (not in water)
 
-:func:`build_posture_tracker` makes the estimator of one camera from it.
+:func:`guardian.app.build_posture_tracker` makes the estimator of one camera from it.
 """
 
 from __future__ import annotations
 
-from pathlib import Path, PurePath
+from pathlib import PurePath
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from guardian.config.durations import Duration
 
 if TYPE_CHECKING:
-    from guardian.pose import PostureEstimator
+    pass
 
 PoseModel = Literal["learned", "hybrid", "geometric"]
 
@@ -119,37 +119,3 @@ class PoseConfig(BaseModel):
                 "'guardian train-fall' — leave it out to use the shipped weights"
             )
         return value
-
-
-def build_posture_tracker(
-    config: PoseConfig, base_dir: Path | None = None, *, upright_score: float = 0.35
-) -> PostureEstimator:
-    """The posture and fall estimator of one camera (``base_dir``: the site file's folder;
-    ``upright_score``: detection.confidence, the least score of a box that may count as
-    standing upright -- lower ones only continue a track).
-
-    Raises :class:`guardian.fall.model.ModelError` when the weights cannot be read.
-    """
-    from guardian.pose import PostureTracker, PostureTuning
-
-    tuning = PostureTuning(
-        clear_after=float(config.clear_after),
-        lost_fall=float(config.lost_fall),
-        upright_score=upright_score,
-    )
-    if config.model == "geometric":
-        return PostureTracker(tuning)
-    from guardian.fall.classifier import FallClassifier
-
-    weights = None
-    if config.weights is not None:
-        weights = Path(config.weights)
-        if not weights.is_absolute() and base_dir is not None:
-            weights = base_dir / weights
-    return FallClassifier.load(
-        weights,
-        mode=config.model,
-        threshold=config.threshold,
-        confirm=config.confirm,
-        postures=PostureTracker(tuning),
-    )

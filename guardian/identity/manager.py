@@ -530,31 +530,11 @@ def load_enrolled(database: Path) -> list[EnrolledPerson]:
         return Gallery(store).people()
 
 
-def build_site_identity(
-    config: IdentityConfig,
-    cameras: Sequence[str],
-    *,
-    database: Path | None = None,
-    threads: int | None = None,
-) -> SiteIdentity:
-    """The site identity with its models loaded as the config says (the embedder only
-    when ``embedder: true``; the age model only when ``faces: true``)."""
-    embedder = None
-    if config.embedder:
-        from guardian.identity.embedder import AppearanceEmbedder
-
-        embedder = AppearanceEmbedder(threads=config.threads or threads)
-    roles = RoleEstimator(faces=config.faces)
-    enrolled = load_enrolled(database) if database is not None else []
-    return SiteIdentity(config, cameras, enrolled=enrolled, embedder=embedder, roles=roles)
-
-
 __all__ = [
     "CameraIdentity",
     "HandoffRecord",
     "PersonInfo",
     "Sighting",
     "SiteIdentity",
-    "build_site_identity",
     "load_enrolled",
 ]

@@ -51,7 +51,9 @@ class Access:
         if session is None or not session.sid:
             return None
         # the server's record decides: a logged-out (revoked) session is refused
-        return session if self.app.store.review_session_active(session.sid, now) else None
+        return (
+            session if self.app.store.access_log.review_session_active(session.sid, now) else None
+        )
 
     def require_login(self, call: Call) -> Session:
         """The session; else 403 for a POST, a redirect to the login page for a GET."""

@@ -218,9 +218,9 @@ class ApiRoutes:
         event_id = self._item(call.params["event_id"]).entry.event.event_id
         now = self.app.clock()
         if ack:
-            self.app.store.acknowledge(event_id, by=caller.user, now=now)
+            self.app.store.event_log.acknowledge(event_id, by=caller.user, now=now)
         else:
-            self.app.store.mark_reviewed(event_id, by=caller.user, now=now)
+            self.app.store.event_log.mark_reviewed(event_id, by=caller.user, now=now)
         return JSONResponse(self.event_json(self._item(event_id)))
 
     def acknowledge(self, call: Call) -> Response:
@@ -277,9 +277,9 @@ class ApiRoutes:
 
     def prompts(self, call: Call) -> Response:
         self.caller(call)
-        self.app.store.expire_prompts(self.app.clock())
+        self.app.store.prompt_log.expire(self.app.clock())
         return JSONResponse(
-            {"prompts": [self.prompt_json(p) for p in self.app.store.prompts("pending")]}
+            {"prompts": [self.prompt_json(p) for p in self.app.store.prompt_log.find("pending")]}
         )
 
     def answer(self, call: Call) -> Response:
@@ -287,7 +287,7 @@ class ApiRoutes:
         body = self.body(call, AnswerBody)
         prompt_id = call.params["prompt_id"]
         try:
-            self.app.store.answer_prompt(
+            self.app.store.prompt_log.answer(
                 prompt_id,
                 yes=body.answer == "yes",
                 by=caller.user,
@@ -295,9 +295,9 @@ class ApiRoutes:
                 now=self.app.clock(),
             )
         except PromptError as exc:
-            status = 404 if self.app.store.prompt(prompt_id) is None else 409
+            status = 404 if self.app.store.prompt_log.get(prompt_id) is None else 409
             raise _error(status, str(exc)) from None
-        prompt = self.app.store.prompt(prompt_id)
+        prompt = self.app.store.prompt_log.get(prompt_id)
         assert prompt is not None
         return JSONResponse(self.prompt_json(prompt))
 

@@ -92,7 +92,7 @@ def inside(root: Path, stored: str | None) -> Path | None:
 
 def clip_files(store: Store, clips_dir: Path, event_id: str) -> ClipFiles | None:
     """The clip of an event (None when none was recorded)."""
-    clip = store.clip_for_event(event_id)
+    clip = store.clip_log.for_event(event_id)
     if clip is None:
         return None
     video, thumbnail, snapshot = (
@@ -120,7 +120,7 @@ def review_items(
     rule_id: str | None = None,
     unreviewed: bool = False,
 ) -> list[ReviewItem]:
-    entries = store.review_events(
+    entries = store.event_log.reviewed(
         start=window.start, end=window.end, camera=camera, rule_id=rule_id, unreviewed=unreviewed
     )
     return [ReviewItem(e, clip_files(store, clips_dir, e.event.event_id)) for e in entries]
@@ -153,7 +153,7 @@ def review_page_items(
 ) -> ReviewPage:
     """Page ``page`` of the window's events (``per_page`` each); clips are looked up for
     this page's events only. A page past the last has no items."""
-    entries = store.review_events(
+    entries = store.event_log.reviewed(
         start=window.start, end=window.end, camera=camera, rule_id=rule_id, unreviewed=unreviewed
     )
     if severity is not None:

@@ -136,7 +136,7 @@ def page_context(app: ReviewApp, session: Session) -> pages.PageContext:
 
 def item_of(app: ReviewApp, event_id: str) -> ReviewItem | None:
     """An event with its clip, by id (None for an unknown or malformed id)."""
-    entry = app.store.review_event(event_id) if ID_RE.match(event_id) else None
+    entry = app.store.event_log.reviewed_event(event_id) if ID_RE.match(event_id) else None
     if entry is None:
         return None
     return ReviewItem(entry, clip_files(app.store, app.clips_dir, event_id))
@@ -228,12 +228,12 @@ class SitePages:
                 "Bad page",
                 f"there is no page {number}: this window has {paging.pages} page(s)",
             )
-        every = app.store.review_events(start=window.start, end=window.end)
+        every = app.store.event_log.reviewed(start=window.start, end=window.end)
         rules = {e.event.rule_id for e in every}
         if filters.rule:
             rules.add(filters.rule)
         now = app.clock()
-        app.store.expire_prompts(now)
+        app.store.prompt_log.expire(now)
         enabled = [c.id for c in app.site.cameras if c.enabled]
         watched = [filters.camera] if filters.camera in enabled else enabled
         health = health_report(
@@ -243,7 +243,7 @@ class SitePages:
             self.context(session),
             window=window,
             paging=paging,
-            prompts=app.store.prompts("pending"),
+            prompts=app.store.prompt_log.find("pending"),
             filters=filters,
             cameras=app.site.camera_ids,
             rules=sorted(rules),
@@ -293,7 +293,7 @@ class SitePages:
             raise not_found()
         if self.app.clock() >= grant.expires:
             raise message(410, "Link expired", "This link has expired.")
-        entry = self.app.store.review_event(grant.event_id)
+        entry = self.app.store.event_log.reviewed_event(grant.event_id)
         if entry is None:
             raise not_found()
         if entry.acknowledged_at is not None:
@@ -313,7 +313,7 @@ class SitePages:
     # -- POST ----------------------------------------------------------------------------
     def logout(self, call: Call) -> Response:
         session = self.access.state_change(call)
-        self.app.store.revoke_review_session(session.sid, self.app.clock())
+        self.app.store.access_log.revoke_review_session(session.sid, self.app.clock())
         log.info("review page: %s logged out", session.user)
         return redirect("/login", "POST", self.access.cookie_header("", 0))
 
@@ -324,10 +324,10 @@ class SitePages:
             raise not_found("No such event")
         event_id = item.entry.event.event_id
         if ack:
-            self.app.store.acknowledge(event_id, by=session.user, now=self.app.clock())
+            self.app.store.event_log.acknowledge(event_id, by=session.user, now=self.app.clock())
             log.info("event %s acknowledged on the review page by %s", event_id, session.user)
         else:
-            self.app.store.mark_reviewed(event_id, by=session.user, now=self.app.clock())
+            self.app.store.event_log.mark_reviewed(event_id, by=session.user, now=self.app.clock())
         return redirect(local_path(call.form.get("next")), "POST")
 
     def acknowledge(self, call: Call) -> Response:
@@ -352,7 +352,7 @@ class SitePages:
         if answer not in ("yes", "no"):
             raise message(400, "Bad request", "Answer yes or no")
         try:
-            self.app.store.answer_prompt(
+            self.app.store.prompt_log.answer(
                 call.params["prompt_id"],
                 yes=answer == "yes",
                 by=session.user,
@@ -372,18 +372,20 @@ class SitePages:
         limit, lockout = app.review.max_failures, app.review.lockout
         # reserve the check first (atomically): a locked-out address is refused before its
         # password is looked at, and concurrent guesses cannot pass more than max_failures
-        locked = app.store.begin_login_attempt(key, now=now, max_failures=limit, lockout=lockout)
+        locked = app.store.access_log.begin_login_attempt(
+            key, now=now, max_failures=limit, lockout=lockout
+        )
         if locked is None:
             ok = False
             try:
                 ok = verify_password(call.form.get("password", ""), app.password_hash)
             finally:
-                locked = app.store.finish_login_attempt(
+                locked = app.store.access_log.finish_login_attempt(
                     key, ok=ok, now=app.clock(), max_failures=limit, lockout=lockout
                 )
             if ok:
                 session, token = app.sessions.new(app.review.user, now)
-                app.store.add_review_session(
+                app.store.access_log.add_review_session(
                     session.sid, session.user, created_at=now, expires_at=session.expires
                 )
                 log.info("review page: %s logged in from %s", app.review.user, key)
@@ -430,7 +432,7 @@ def health_json(app: ReviewApp) -> tuple[dict[str, object], bool]:
     body = {
         "status": str(health.overall),
         "mode": app.modes.current(now).mode,
-        "pending_alerts": sum(len(app.store.deliveries(s)) for s in ("pending", "sending")),
+        "pending_alerts": sum(len(app.store.outbox.find(s)) for s in ("pending", "sending")),
         "cameras": [
             {
                 "camera": c.camera,
