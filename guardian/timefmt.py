@@ -156,6 +156,12 @@ def local_date(timestamp: float, timezone: str) -> date:
     return local_time(timestamp, timezone).date()
 
 
+def at(when: date, hour: int, minute: int, timezone: str) -> float:
+    """``hour``:``minute`` of ``when`` in ``timezone``, as epoch seconds."""
+    moment = datetime.combine(when, time_of_day(hour, minute), tzinfo=ZoneInfo(timezone))
+    return moment.timestamp()
+
+
 def day_start(when: date, timezone: str) -> float:
     """00:00 of ``when`` in ``timezone``, as epoch seconds."""
     return datetime(when.year, when.month, when.day, tzinfo=ZoneInfo(timezone)).timestamp()

@@ -4,9 +4,9 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from pathlib import Path, PurePosixPath
-from zoneinfo import ZoneInfo
+
+from guardian.timefmt import day
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
@@ -25,8 +25,7 @@ def safe_name(text: str) -> str:
 
 def clip_stem(camera: str, event_id: str, when: float, timezone: str) -> str:
     """``<camera>/<YYYY-MM-DD>/<event-id>`` (the date in the site's time zone)."""
-    day = datetime.fromtimestamp(when, ZoneInfo(timezone)).strftime("%Y-%m-%d")
-    return f"{safe_name(camera)}/{day}/{safe_name(event_id)}"
+    return f"{safe_name(camera)}/{day(when, timezone)}/{safe_name(event_id)}"
 
 
 def resolve_clip_path(clips_dir: Path, relative: str) -> Path:

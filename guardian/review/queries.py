@@ -9,14 +9,13 @@ that leads outside it (``..``, an absolute path, a symlink) is treated as missin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from guardian.clips.paths import UnsafeClipPath, resolve_clip_path
 from guardian.config.review import ReviewConfig
 from guardian.store import ReviewedEvent, Store
-from guardian.timefmt import local_date
+from guardian.timefmt import at, day_start, local_date
 from guardian.vocab import SEVERITY_ORDER, Severity
 
 
@@ -30,16 +29,11 @@ class Window:
     night: date | None = None
 
 
-def _at(day: date, hhmm: tuple[int, int], zone: ZoneInfo) -> float:
-    return datetime.combine(day, time(hhmm[0], hhmm[1]), tzinfo=zone).timestamp()
-
-
 def night_window(day: date, review: ReviewConfig, timezone: str) -> Window:
     """The night that starts on ``day`` (ends the next day when the end is earlier)."""
-    zone = ZoneInfo(timezone)
     start_t, end_t = review.night_times
     end_day = day + timedelta(days=1) if end_t <= start_t else day
-    start, end = _at(day, start_t, zone), _at(end_day, end_t, zone)
+    start, end = at(day, *start_t, timezone), at(end_day, *end_t, timezone)
     label = (
         f"night of {day:%a %Y-%m-%d} {review.night[0]} → {end_day:%a %Y-%m-%d} {review.night[1]}"
     )
@@ -57,9 +51,8 @@ def days_window(first: date, last: date, timezone: str) -> Window:
     """Whole days, ``first`` 00:00 to the end of ``last``."""
     if last < first:
         first, last = last, first
-    zone = ZoneInfo(timezone)
-    start = _at(first, (0, 0), zone)
-    end = _at(last + timedelta(days=1), (0, 0), zone)
+    start = day_start(first, timezone)
+    end = day_start(last + timedelta(days=1), timezone)
     label = f"{first:%Y-%m-%d}" if first == last else f"{first:%Y-%m-%d} → {last:%Y-%m-%d}"
     return Window(start, end, label)
 
