@@ -31,6 +31,7 @@ from guardian.alerts.escalation import Escalator
 from guardian.clips import ClipRecorder
 from guardian.effects import CommandRequest, Effects, StateChange
 from guardian.modes import ModeManager
+from guardian.mqtt.bus import NoBus, SiteBus
 from guardian.records import Event, HealthChange, Observation
 from guardian.rules import Firing, RuleEngine
 from guardian.rules.actions import event_text
@@ -79,8 +80,11 @@ class Dispatcher:
         out: TextIO | None = None,
         clips: ClipRecorder | None = None,
         escalator: Escalator | None = None,
+        bus: SiteBus | None = None,
     ) -> None:
         self.engine = engine
+        #: told of each event once it is stored (MQTT: a notification, not the record)
+        self.bus: SiteBus = bus if bus is not None else NoBus()
         #: every event gets a clip (clips.enabled); None: no clips are written
         self.clips = clips
         self.store = store
@@ -225,6 +229,8 @@ class Dispatcher:
         if self.clips is not None and batch.effects.clips:  # hands frames to the writers
             self.clips.submit(batch.effects.clips, batch.events, obs)
         self.outbox.submit(queued)
+        for event in batch.events:  # stored: now it may be told
+            self.bus.event(event)
         return True
 
 

@@ -435,6 +435,14 @@ class CameraHealthMonitor:
             changes.append(HealthChange(self.camera, HealthProblem.OFFLINE, last, None, detail))
             return changes
 
+    def arrived(self, t: float) -> list[HealthChange]:
+        """A frame came at ``t`` whose picture is checked elsewhere (a camera run by a
+        worker checks its own): only ends an offline spell, after ``recover`` s of frames."""
+        with self._lock:
+            changes: list[HealthChange] = []
+            self._frame_back(t, changes)
+            return changes
+
     def close(self, now: float) -> list[HealthChange]:
         """The watch ends (a clean stop): every open problem ends now."""
         with self._lock:

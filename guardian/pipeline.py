@@ -25,6 +25,7 @@ from guardian.dispatch import FINAL_WAIT, RETRY_WAIT, Dispatcher
 from guardian.health import CameraHealthMonitor
 from guardian.identity.manager import CameraIdentity, SiteIdentity
 from guardian.modes import ModeManager
+from guardian.mqtt.bus import CameraState, NoBus, SiteBus
 from guardian.observations import ObservationWriter
 from guardian.pose import PostureEstimator, PostureTracker
 from guardian.records import (
@@ -32,6 +33,7 @@ from guardian.records import (
     Event,
     Frame,
     HealthChange,
+    HealthProblem,
     Observation,
     Posture,
     PostureReading,
@@ -239,10 +241,41 @@ class CameraStatus:
 
 
 @dataclass(frozen=True)
-class _Done:
+class StreamEnded:
     """A camera's worker ended: its file is over, it failed, or the run stops."""
 
     camera: str
+
+
+class CameraFeed(Protocol):
+    """What the runner runs for each camera: a :class:`CameraWorker` reading it here, or
+    the feed of a camera a worker runs elsewhere (guardian.mqtt.remote). Either puts
+    Observations, HealthChanges and a last StreamEnded on the runner's queue."""
+
+    status: CameraStatus
+
+    @property
+    def connected(self) -> bool | None: ...
+
+    def start(self) -> None: ...
+
+    def join(self, timeout: float | None = None) -> None: ...
+
+
+#: builds a remote camera's feed on the runner's queue (the queue, the run's stop)
+FeedFactory = Callable[[queue.Queue[object], threading.Event], CameraFeed]
+
+
+def put_until_stopped(out: queue.Queue[object], item: object, stop: threading.Event) -> None:
+    """Put ``item`` on the Runner's queue, waiting while it is full (back-pressure); once
+    ``stop`` is set, give up on anything but the end of a stream (never deadlock)."""
+    while True:
+        try:
+            out.put(item, timeout=0.2)
+            return
+        except queue.Full:
+            if stop.is_set() and not isinstance(item, StreamEnded):
+                return
 
 
 class CameraWorker(threading.Thread):
@@ -321,16 +354,10 @@ class CameraWorker(threading.Thread):
             if self.clips is not None:  # no more frames: an open clip ends here
                 self.clips.finish()
             self.status.done = True
-            self._put(_Done(self.pipeline.camera))
+            self._put(StreamEnded(self.pipeline.camera))
 
     def _put(self, item: object) -> None:
-        while True:  # back-pressure, but never deadlock on stop
-            try:
-                self.out.put(item, timeout=0.2)
-                return
-            except queue.Full:
-                if self.stop.is_set() and not isinstance(item, _Done):
-                    return
+        put_until_stopped(self.out, item, self.stop)
 
 
 @dataclass(frozen=True)
@@ -344,11 +371,44 @@ class CameraParts:
     clips: CameraClips | None = None
     monitor: CameraHealthMonitor | None = None
 
+    def worker(
+        self,
+        out: queue.Queue[object],
+        stop: threading.Event,
+        *,
+        clock: Callable[[], float],
+        snapshots: Snapshots | None,
+    ) -> CameraWorker:
+        """The thread that reads this camera and puts what it sees on ``out``."""
+        return CameraWorker(
+            self.open_source,
+            self.pipeline,
+            out,
+            stop,
+            self.clips,
+            health=self.monitor,
+            clock=clock,
+            snapshots=snapshots,
+        )
+
+
+@dataclass(frozen=True)
+class RemoteParts:
+    """A camera that a worker runs on another machine: its feed, and the site's monitor
+    of it (offline only: the worker checks the picture)."""
+
+    camera: str
+    feed: FeedFactory
+    monitor: CameraHealthMonitor | None = None
+
 
 class CameraBuilder(Protocol):
     """Builds every enabled camera's parts when a run starts (models load then)."""
 
-    def build(self) -> list[CameraParts]: ...
+    def build(self) -> Sequence[CameraParts | RemoteParts]: ...
+
+    def close(self) -> None:
+        """The run is over: what the built cameras share goes (a remote cameras' link)."""
 
 
 def live_cameras(site: SiteConfig) -> list[str]:
@@ -398,8 +458,11 @@ class Runner:
         progress: TextIO | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
+        bus: SiteBus | None = None,
     ) -> None:
         self.bundle = bundle
+        #: MQTT (Home Assistant): counts, camera states, mode, commands; NoBus: off
+        self.bus: SiteBus = bus if bus is not None else NoBus()
         #: the rule thread's connection
         self.store = store
         #: the other threads' connection (alert senders, clip writers, scheduled jobs):
@@ -434,7 +497,9 @@ class Runner:
         #: alerts not sent when the run ended (sent, or reconciled, at the next start)
         self.unsent: list[Delivery] = []
         self.times = StageTimes()
-        self.workers: list[CameraWorker] = []
+        self.workers: list[CameraFeed] = []
+        #: cameras run by workers elsewhere: watched for silence whatever their source
+        self.remote: set[str] = set()
         #: each camera's health monitor (cameras whose health is checked), by camera id
         self.monitors: dict[str, CameraHealthMonitor] = {}
         #: cameras this run watches: a watch row each, with a heartbeat every
@@ -448,17 +513,12 @@ class Runner:
         for parts in self.cameras.build():
             if parts.monitor is not None:
                 self.monitors[parts.camera] = parts.monitor
+            if isinstance(parts, RemoteParts):  # a worker elsewhere runs it
+                self.remote.add(parts.camera)
+                self.workers.append(parts.feed(q, self.stop))
+                continue
             self.workers.append(
-                CameraWorker(
-                    parts.open_source,
-                    parts.pipeline,
-                    q,
-                    self.stop,
-                    parts.clips,
-                    health=parts.monitor,
-                    clock=self.clock,
-                    snapshots=self.snapshots,
-                )
+                parts.worker(q, self.stop, clock=self.clock, snapshots=self.snapshots)
             )
 
     def run(self) -> list[Event]:
@@ -475,6 +535,7 @@ class Runner:
         self.engine.set_mode(self.modes.current().mode)
         self.scheduler.start()
         self._begin_watch()
+        self.bus.start()  # MQTT: connect, announce; its commands run in housekeeping
         # the rule thread never waits long for another process holding the database:
         # its events wait in memory instead (Dispatcher), the rest is tried a second later
         self.store.set_patience(RETRY_WAIT)
@@ -488,7 +549,7 @@ class Runner:
                     item = q.get(timeout=0.25)
                 except queue.Empty:
                     item = None
-                if isinstance(item, _Done):
+                if isinstance(item, StreamEnded):
                     running -= 1
                     self._stream_ended(item.camera)
                     if item.camera not in self.live_cameras:  # a file is done, not offline
@@ -520,7 +581,7 @@ class Runner:
                     self.handle(item)
                 elif isinstance(item, HealthChange):
                     self.health([item])
-                elif isinstance(item, _Done):
+                elif isinstance(item, StreamEnded):
                     self._stream_ended(item.camera)
             for camera in self.files:  # stopped before the end: that run's video is over
                 self._stream_ended(camera)
@@ -547,8 +608,10 @@ class Runner:
                 self._print_progress()
             if self.clips is not None:  # open clips end with the frames they have
                 self.clips.close()
+            self.cameras.close()  # remote cameras: their clips come in, the link goes
             if self.writer is not None:
                 self.writer.close()
+            self.bus.close()
             if not busy:  # a sender still waiting for its provider keeps the connection
                 self.side.close()
         return self.events
@@ -571,6 +634,7 @@ class Runner:
             self.writer.write(obs)
         if obs.tracks:
             self.people_seen.add(obs.camera)
+        self.bus.counts(obs)
         t0 = time.perf_counter()
         self.events.extend(self.dispatcher.handle(obs))
         self.times.add("rules", time.perf_counter() - t0)
@@ -587,6 +651,22 @@ class Runner:
             self._health_tick(beat=self.dispatcher.waiting is None)
         except sqlite3.OperationalError as exc:  # heartbeats: the next one will do
             log.info("heartbeat skipped: the database is busy (%s)", exc)
+        self.bus.tick(self.clock(), self.camera_states())
+
+    def camera_states(self) -> list[CameraState]:
+        """Each camera as MQTT shows it: watched and not offline, and its problems."""
+        states = []
+        for w in self.workers:
+            camera = w.status.camera
+            monitor = self.monitors.get(camera)
+            problems = monitor.problems if monitor is not None else ()
+            online = (
+                camera in self._watching
+                and w.status.error is None
+                and HealthProblem.OFFLINE not in problems
+            )
+            states.append(CameraState(camera, online, problems))
+        return states
 
     # -- camera health: what watched when ------------------------------------------------
     def health(self, changes: Sequence[HealthChange]) -> None:
@@ -634,7 +714,8 @@ class Runner:
         for w in self.workers:
             camera = w.status.camera
             monitor = self.monitors.get(camera)
-            if monitor is not None and camera in self.live_cameras and camera in self._watching:
+            watched = camera in self.live_cameras or camera in self.remote
+            if monitor is not None and watched and camera in self._watching:
                 changes += monitor.tick(now, w.status.last_frame, w.connected)
         self.health(changes)
         if beat and now >= self._next_beat:

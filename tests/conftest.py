@@ -10,9 +10,11 @@ tests one after another, often beside a child process or a live camera of its ow
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from broker import Broker
 
 from guardian.app import MODEL_THREADS_ENV
 from guardian.detection import PoseDetector
@@ -39,3 +41,10 @@ def detector(models_dir: Path) -> PoseDetector:
         imgsz=640,
         threads=int(os.environ[MODEL_THREADS_ENV]),
     )
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A real mosquitto on a free 127.0.0.1 port (tests/broker.py), stopped after the test."""
+    with Broker(tmp_path / "broker") as running:
+        yield running

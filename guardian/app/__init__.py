@@ -24,6 +24,7 @@ from guardian.app.parts import (
     build_posture_tracker,
     build_recorder,
     build_scheduler,
+    build_site_bus,
     build_site_identity,
     threads_per_camera,
 )
@@ -44,6 +45,7 @@ __all__ = [
     "build_recorder",
     "build_runner",
     "build_scheduler",
+    "build_site_bus",
     "build_site_identity",
     "load_site_and_rules",
     "mode_manager",

@@ -13,7 +13,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -24,6 +24,7 @@ from guardian.alerts.push import PushNotifier
 from guardian.alerts.sms import SmsNotifier
 from guardian.app.site import mode_manager
 from guardian.clips import ClipRecorder, cameras_with_events
+from guardian.clips.recorder import ClipStore
 from guardian.clips.retention import prune
 from guardian.config import CameraConfig, SiteBundle
 from guardian.config.cron import crontab_trigger
@@ -41,10 +42,19 @@ from guardian.health import (
 )
 from guardian.identity.manager import SiteIdentity, load_enrolled
 from guardian.identity.role import RoleEstimator
+from guardian.modes import ModeManager
+from guardian.mqtt.bus import MqttBus, NoBus, SiteBus
+from guardian.mqtt.commands import SiteCommands
+from guardian.mqtt.discovery import discovery_messages, node_id
+from guardian.mqtt.link import MqttLink, Will, credentials
+from guardian.mqtt.publisher import SitePublisher
+from guardian.mqtt.remote import RemoteCameras
+from guardian.mqtt.topics import OFFLINE, Topics
 from guardian.pipeline import (
     CameraParts,
     CameraPipeline,
     Detect,
+    RemoteParts,
     StageTimes,
     live_cameras,
 )
@@ -130,6 +140,8 @@ class SiteCameras:
         identity: SiteIdentity | None,
         relook: bool,
         clock: Callable[[], float] = time.time,
+        remote: RemoteCameras | None = None,
+        only: Collection[str] | None = None,
     ) -> None:
         self.bundle = bundle
         self.detect = detect
@@ -139,11 +151,30 @@ class SiteCameras:
         #: the second look needs a detector that works on any image (a crop): the model's
         self.relook = relook
         self.clock = clock
+        #: the site's link to the cameras with ``worker:`` (their feeds come from there)
+        self.remote = remote
+        #: a camera worker: these cameras only, opened here whatever their ``worker:``
+        self.only = None if only is None else frozenset(only)
 
-    def build(self) -> list[CameraParts]:
+    def build(self) -> list[CameraParts | RemoteParts]:
         site = self.bundle.site
         live = live_cameras(site)
-        return [self._camera(cam, cam.id in live) for cam in site.cameras if cam.enabled]
+        parts: list[CameraParts | RemoteParts] = []
+        for cam in site.cameras:
+            if not cam.enabled or (self.only is not None and cam.id not in self.only):
+                continue
+            if self.only is None and cam.worker is not None and self.remote is not None:
+                monitor = build_monitor(self.bundle, cam, live=False, clock=self.clock)
+                feed = self.remote.feed(cam.id, monitor, self.clock)
+                parts.append(RemoteParts(cam.id, feed, monitor))
+            else:
+                parts.append(self._camera(cam, cam.id in live))
+        return parts
+
+    def close(self) -> None:
+        """The run is over: the remote cameras' link goes (once their clips are in)."""
+        if self.remote is not None:
+            self.remote.close()
 
     def _camera(self, cam: CameraConfig, live: bool) -> CameraParts:
         site, pose = self.bundle.site, self.bundle.site.pose
@@ -229,14 +260,27 @@ def build_outbox(
     )
 
 
-def build_recorder(bundle: SiteBundle, rules: RuleSet, store: Store) -> ClipRecorder | None:
+def build_recorder(
+    bundle: SiteBundle,
+    rules: RuleSet,
+    store: ClipStore,
+    *,
+    remote: RemoteCameras | None = None,
+    only: Collection[str] | None = None,
+) -> ClipRecorder | None:
     """The site's clip recorder (None when ``clips.enabled`` is false): a ring and a writer
-    for each enabled camera that some enabled rule watches."""
+    for each enabled camera that some enabled rule watches; the cameras of ``remote``
+    (run by workers) are asked of their worker. A camera worker's: ``only`` its cameras."""
     config = bundle.site.clips
     if not config.enabled:
         return None
+    takers = remote.clip_takers() if remote is not None else {}
     cameras = cameras_with_events(
-        ((c.id, c.fps) for c in bundle.site.cameras if c.enabled),
+        (
+            (c.id, c.fps)
+            for c in bundle.site.cameras
+            if c.enabled and c.id not in takers and (only is None or c.id in only)
+        ),
         (r.cameras for r in rules.rules if r.enabled),
     )
     return ClipRecorder(
@@ -246,6 +290,26 @@ def build_recorder(bundle: SiteBundle, rules: RuleSet, store: Store) -> ClipReco
         timezone=bundle.site.site.timezone,
         cameras=cameras,
         zones=bundle.zones,
+        remote=takers,
+    )
+
+
+def build_remote_cameras(bundle: SiteBundle, side: Store) -> RemoteCameras | None:
+    """The site's link to its camera workers (None: no camera has ``worker:``): a
+    persistent MQTT session of its own (``<client id>-cameras``), so nothing the workers
+    send while the site is away is lost. Raises MqttError for a login variable not set."""
+    config = bundle.site.mqtt
+    cameras = {c.id: c.worker for c in bundle.site.cameras if c.enabled and c.worker}
+    if config is None or not cameras:
+        return None
+    client_id = config.client_id_for(bundle.site.site.name)[:56] + "-cameras"
+    credentials(config, os.environ)  # a missing login variable: said now, not in a thread
+    return RemoteCameras(
+        lambda: MqttLink(config, client_id=client_id, persistent=True),
+        Topics(config.topic_prefix),
+        cameras,
+        clip_rows=side.clip_log,
+        clips_dir=bundle.clips_dir,
     )
 
 
@@ -395,3 +459,51 @@ def build_scheduler(
         add_retention_job(scheduler, bundle, side)
     add_digest_job(scheduler, side, outbox, site, clock=clock, review_url=site.review.url or None)
     return scheduler
+
+
+def build_site_bus(
+    bundle: SiteBundle,
+    store: Store,
+    modes: ModeManager,
+    *,
+    clock: Callable[[], float] = time.time,
+    environ: Mapping[str, str] = os.environ,
+) -> SiteBus:
+    """The site on its MQTT broker (``mqtt:``): publisher, commands, Home Assistant
+    discovery, with the site's availability as the link's last-will; NoBus without one.
+    ``store`` and ``modes`` are the rule thread's. Raises MqttError for a login variable
+    that is not set."""
+    site = bundle.site
+    config = site.mqtt
+    if config is None:
+        return NoBus()
+    topics = Topics(config.topic_prefix)
+    client_id = config.client_id_for(site.site.name)
+    link = MqttLink(
+        config,
+        client_id=client_id,
+        will=Will(topics.status(), OFFLINE.encode()),
+        environ=environ,
+    )
+    cameras = [c.id for c in site.cameras if c.enabled]
+    discovery = (
+        discovery_messages(
+            site_name=site.site.name,
+            node=node_id(client_id),
+            topics=topics,
+            discovery_prefix=config.discovery_prefix,
+            cameras=cameras,
+            zones=[(z.camera, z.name) for z in bundle.zones if z.camera in cameras],
+        )
+        if config.discovery
+        else []
+    )
+    return MqttBus(
+        link,
+        SitePublisher(link, topics, timezone=site.site.timezone),
+        SiteCommands(link, topics, store, modes, clock=clock),
+        store,
+        modes,
+        discovery=discovery,
+        clock=clock,
+    )

@@ -19,7 +19,9 @@ from guardian.app.parts import (
     SiteDetectors,
     build_outbox,
     build_recorder,
+    build_remote_cameras,
     build_scheduler,
+    build_site_bus,
     build_site_identity,
     threads_per_camera,
 )
@@ -27,6 +29,7 @@ from guardian.app.site import load_site_and_rules, mode_manager, rule_context
 from guardian.config import ConfigError, SiteBundle
 from guardian.detection import ModelError
 from guardian.dispatch import Dispatcher
+from guardian.mqtt.link import MqttError
 from guardian.observations import ObservationWriter
 from guardian.pipeline import (
     Runner,
@@ -69,7 +72,9 @@ def build_runner(
     # console, log, and sms / push when contacts use them; quiet hours, retries
     outbox = build_outbox(side, site, out=out, clock=clock)
     # clips: a ring per camera that can produce events, writers, retention (clips:)
-    clips = build_recorder(bundle, rules, side)
+    # cameras with `worker:` run on other machines: their feeds come over MQTT
+    remote = build_remote_cameras(bundle, side)
+    clips = build_recorder(bundle, rules, side, remote=remote)
     # escalations carry a link: the review page, or a share link for remote contacts
     escalator = Escalator(
         store,
@@ -79,7 +84,11 @@ def build_runner(
             bundle.database_path,
         ),
     )
-    dispatcher = Dispatcher(engine, store, outbox, modes, out=out, clips=clips, escalator=escalator)
+    # MQTT (mqtt:): events once stored, mode, counts, camera states, commands, discovery
+    bus = build_site_bus(bundle, store, modes, clock=clock)
+    dispatcher = Dispatcher(
+        engine, store, outbox, modes, out=out, clips=clips, escalator=escalator, bus=bus
+    )
     #: who is who across cameras (None: no identity section, nothing loads)
     identity = (
         build_site_identity(
@@ -99,6 +108,7 @@ def build_runner(
         identity=identity,
         relook=detector_factory is None,
         clock=clock,
+        remote=remote,
     )
     return Runner(
         bundle,
@@ -117,6 +127,7 @@ def build_runner(
         progress=progress,
         stop=stop,
         clock=clock,
+        bus=bus,
     )
 
 
@@ -158,14 +169,18 @@ def run_site(
         print(f"{bundle.database_path}: cannot open the event store: {exc}", file=sys.stderr)
         return 1
     with store:
-        runner = build_runner(
-            bundle,
-            rules,
-            store,
-            record=record,
-            progress=sys.stderr if progress else None,
-            stop=stop,
-        )
+        try:
+            runner = build_runner(
+                bundle,
+                rules,
+                store,
+                record=record,
+                progress=sys.stderr if progress else None,
+                stop=stop,
+            )
+        except MqttError as exc:  # a login variable that is not set: say which
+            print(f"{config}: {exc}", file=sys.stderr)
+            return 1
         try:
             events = runner.run()
         except ModelError as exc:

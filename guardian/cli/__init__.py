@@ -24,6 +24,7 @@ from guardian.cli.mode import add_mode_commands
 from guardian.cli.review import add_review_commands
 from guardian.cli.run import add_run_commands
 from guardian.cli.status import add_status_commands
+from guardian.cli.worker import add_worker_commands
 from guardian.cli.zones import add_zones_commands
 from guardian.logs import setup_logging
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_fall_commands(sub)
     add_detector_commands(sub)
     add_zones_commands(sub)
+    add_worker_commands(sub)
     return parser
 
 

@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any, Protocol
 
 import cv2
 import imageio_ffmpeg
@@ -50,8 +50,8 @@ from guardian.clips.paths import PART_SUFFIX, clip_stem, resolve_clip_path
 from guardian.config.clips import ClipsConfig, format_size
 from guardian.config.zones import ZoneConfig
 from guardian.effects import ClipRequest, Effects
-from guardian.records import Event, Frame, Observation, Track
-from guardian.store import Store, clip_row_id
+from guardian.records import Clip, Event, Frame, Observation, Track
+from guardian.store import clip_row_id
 
 log = logging.getLogger("guardian.clips")
 
@@ -59,6 +59,33 @@ log = logging.getLogger("guardian.clips")
 CUT_SHORT = "cut short by a restart"
 #: reason given to requests whose frames a restart lost
 FRAMES_LOST = "the frames were lost in a restart before the clip was written"
+
+
+class ClipRows(Protocol):
+    """Where clip rows are kept: the site's ``store.clip_log``, or on a camera worker a
+    log that sends each change to the site (guardian.mqtt.worker)."""
+
+    def update(self, clip_ids: Iterable[str], **fields: Any) -> None: ...
+
+    def find(
+        self, *, since: float | None = None, status: str | None = None, path: str | None = None
+    ) -> list[Clip]: ...
+
+
+class ClipTaker(Protocol):
+    """Keeps one camera's clips: its ring here (:class:`CameraClips`), or the camera
+    worker that runs it, asked over MQTT (guardian.mqtt.remote)."""
+
+    def request(
+        self, request: ClipRequest, event: Event | None, observation: Observation | None
+    ) -> None: ...
+
+
+class ClipStore(Protocol):
+    """What the recorder needs of a store: its clip rows (a :class:`guardian.store.Store`)."""
+
+    @property
+    def clip_log(self) -> ClipRows: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +216,7 @@ class ClipWriter(threading.Thread):
         camera: str,
         fps: float,
         config: ClipsConfig,
-        store: Store,
+        store: ClipStore,
         clips_dir: Path,
         ffmpeg: str,
     ) -> None:
@@ -699,15 +726,17 @@ class ClipRecorder:
     def __init__(
         self,
         config: ClipsConfig,
-        store: Store,
+        store: ClipStore,
         clips_dir: Path,
         *,
         timezone: str,
         cameras: Mapping[str, float],
         zones: Sequence[ZoneConfig] = (),
         ffmpeg: str | None = None,
+        remote: Mapping[str, ClipTaker] | None = None,
     ) -> None:
-        """``cameras``: id → fps of the cameras that can produce events."""
+        """``cameras``: id → fps of the cameras that can produce events and whose frames
+        come here; ``remote``: the cameras run by workers, whose clips they write."""
         self.config = config
         self.store = store
         self.clips_dir = clips_dir
@@ -719,6 +748,7 @@ class ClipRecorder:
         self.cameras: dict[str, CameraClips] = {
             cam: CameraClips(cam, fps, config, self) for cam, fps in cameras.items()
         }
+        self.remote: dict[str, ClipTaker] = dict(remote or {})
         self._started = False
 
     def next_id(self) -> int:
@@ -762,7 +792,9 @@ class ClipRecorder:
         """Start or extend clips for stored requests (after the commit)."""
         by_id = {e.event_id: e for e in events}
         for request in requests:
-            cam = self.cameras.get(request.camera)
+            cam: ClipTaker | None = self.cameras.get(request.camera) or self.remote.get(
+                request.camera
+            )
             if cam is None:
                 self.store.clip_log.update(
                     [clip_row_id(request.event_id, request.camera)],
@@ -814,7 +846,7 @@ class RecoveryReport:
     skipped_rows: int
 
 
-def recover(store: Store, clips_dir: Path, ffmpeg: str | None = None) -> RecoveryReport:
+def recover(store: ClipStore, clips_dir: Path, ffmpeg: str | None = None) -> RecoveryReport:
     """See :meth:`ClipRecorder.recover`."""
     exe = ffmpeg or imageio_ffmpeg.get_ffmpeg_exe()
     recovered: list[str] = []

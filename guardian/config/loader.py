@@ -319,7 +319,8 @@ def load_site(path: Path) -> SiteBundle:
         elif is_file(source):
             cameras.append(cam.with_source(str(source), "file"))
         else:
-            if cam.enabled:
+            # a worker's camera file is on the worker's machine: `guardian worker` checks it
+            if cam.enabled and cam.worker is None:
                 line, col = doc.position(("cameras", index, "source"), value=True)
                 problems.append(
                     Problem(

@@ -36,6 +36,7 @@ from guardian.config.cron import crontab_trigger
 from guardian.config.durations import Duration, SupervisedDuration, check_supervised
 from guardian.config.health import HealthConfig
 from guardian.config.identity import IdentityConfig, disabled_identity
+from guardian.config.mqtt import MqttConfig
 from guardian.config.pose import PoseConfig
 from guardian.config.problems import located_error
 from guardian.config.review import ReviewConfig
@@ -135,6 +136,12 @@ class CameraConfig(BaseModel):
         "to the site file); the 'moved' check compares the picture with it. Empty: the "
         "camera's first good frame is saved next to the database and used",
     )
+    worker: str | None = Field(
+        None,
+        description="name of the camera worker ('guardian worker --name NAME') that runs "
+        "this camera on another machine and sends its observations over MQTT (needs an "
+        "'mqtt:' section); empty: this process opens the camera",
+    )
 
     _source_kind: SourceKind | None = PrivateAttr(default=None)
 
@@ -169,6 +176,11 @@ class CameraConfig(BaseModel):
         if isinstance(value, str) and not value.strip():
             raise ValueError("'source' is empty — give a file, folder, URL or USB index")
         return value
+
+    @field_validator("worker")
+    @classmethod
+    def _check_worker(cls, value: str | None) -> str | None:
+        return None if value is None else check_id(value, "worker name")
 
     @field_validator("imgsz")
     @classmethod
@@ -558,6 +570,11 @@ class SiteConfig(BaseModel):
         description="camera health: when a camera counts as offline, frozen, covered, too "
         "dark or moved, and the run's heartbeat",
     )
+    mqtt: MqttConfig | None = Field(
+        None,
+        description="an MQTT broker: Home Assistant (events, mode, counts, camera states, "
+        "discovery) and camera workers on other machines; empty: no MQTT",
+    )
 
     @field_validator("cameras")
     @classmethod
@@ -626,6 +643,29 @@ class SiteConfig(BaseModel):
                     *loc,
                 )
         return self
+
+    @model_validator(mode="after")
+    def _workers_need_mqtt(self) -> SiteConfig:
+        """A camera run by a worker reaches the site through the broker."""
+        for index, cam in enumerate(self.cameras):
+            if cam.worker is not None and self.mqtt is None:
+                raise located_error(
+                    f"camera '{cam.id}' is run by worker '{cam.worker}', but the site file "
+                    "has no 'mqtt:' section — add one ('mqtt: {url: mqtt://broker:1883}'), "
+                    "or remove 'worker' to open the camera here",
+                    "cameras",
+                    index,
+                    "worker",
+                )
+        return self
+
+    def workers(self) -> dict[str, tuple[str, ...]]:
+        """Worker name → the enabled cameras it runs."""
+        out: dict[str, tuple[str, ...]] = {}
+        for cam in self.cameras:
+            if cam.enabled and cam.worker is not None:
+                out[cam.worker] = (*out.get(cam.worker, ()), cam.id)
+        return out
 
     def camera(self, camera_id: str) -> CameraConfig:
         """The camera with this id (KeyError when unknown)."""
