@@ -830,7 +830,8 @@ def _shown_source(cam: CameraConfig) -> str:
 
 
 def _probe_all(site: _Site, timeout: float | None) -> dict[str, ProbeResult]:
-    """Every enabled camera probed at once (their sources' own log lines kept quiet)."""
+    """Every enabled camera this machine opens, probed at once (their sources' own log
+    lines kept quiet); cameras run by a worker are probed by ``guardian worker``'s host."""
     quiet = logging.getLogger("guardian.sources")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)
@@ -838,8 +839,8 @@ def _probe_all(site: _Site, timeout: float | None) -> dict[str, ProbeResult]:
         results: dict[str, ProbeResult] = {}
         threads = []
         for _, cam in site.cameras:
-            if not cam.enabled:
-                continue
+            if not cam.enabled or cam.worker is not None:
+                continue  # a worker's camera is opened on the worker's machine, not here
             if cam.source_kind in ("file", "folder") and not exists(Path(str(cam.source))):
                 continue  # an error already: the source does not exist
 

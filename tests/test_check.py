@@ -444,6 +444,31 @@ def test_probe_opens_every_camera_with_the_real_source_code(
     assert "shed" not in "\n".join(lines)  # a disabled camera is not opened
 
 
+def test_probe_leaves_a_worker_camera_to_its_worker(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A camera run by `guardian worker` elsewhere is not opened from the site machine."""
+    port = closed_port()
+    write(
+        tmp_path / "site.yaml",
+        f"""\
+        cameras:
+          - id: road
+            source: rtsp://127.0.0.1:{port}/live
+          - id: pool
+            source: rtsp://127.0.0.1:{port}/pool
+            worker: poolside
+        mqtt:
+          url: mqtt://127.0.0.1:{port}
+        """,
+    )
+    code, lines, _ = check(capsys, tmp_path / "site.yaml", "--probe")
+    assert code == 0, lines
+    found = warnings_in(lines)
+    assert len(found) == 1 and "camera 'road': its source " in found[0], lines
+    assert "camera 'pool'" not in "\n".join(lines)
+
+
 def test_probe_of_a_configured_size_that_is_wrong(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

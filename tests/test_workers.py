@@ -33,6 +33,7 @@ from broker import Broker, tool
 from corpus import require_corpus
 from livecam import LiveCamera, scene_frames
 
+from guardian.app import MODEL_THREADS_ENV, threads_per_camera
 from guardian.config import ConfigError, load_site
 from guardian.mqtt.feed import StreamEnd, decode_item, encode_item
 from guardian.mqtt.link import Message
@@ -394,6 +395,26 @@ def test_a_worker_camera_needs_an_mqtt_section(tmp_path: Path) -> None:
         "mqtt:\n  url: mqtt://127.0.0.1:1883\n"
     )
     assert load_site(site).site.workers() == {"w1": ("gate",)}
+
+
+def test_model_threads_are_shared_among_the_cameras_this_machine_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The site shares its cores among its own cameras, a worker among its cameras."""
+    monkeypatch.delenv(MODEL_THREADS_ENV, raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    site = tmp_path / "guardian.yaml"
+    site.write_text(
+        "cameras:\n"
+        "  - id: hall\n    source: rtsp://cam/0\n"
+        "  - id: gate\n    source: rtsp://cam/1\n    worker: w1\n"
+        "  - id: pool\n    source: rtsp://cam/2\n    worker: w1\n"
+        "  - id: shed\n    source: rtsp://cam/3\n    worker: w1\n"
+        "mqtt:\n  url: mqtt://127.0.0.1:1883\n"
+    )
+    bundle = load_site(site)
+    assert threads_per_camera(bundle) == 8  # the site runs the hall's models only
+    assert threads_per_camera(bundle, ("gate", "pool", "shed")) == 2  # worker w1: 8 // 3
 
 
 class _Link:

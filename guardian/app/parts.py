@@ -79,26 +79,30 @@ MODEL_THREADS_ENV = "GUARDIAN_MODEL_THREADS"
 DetectorFactory = Callable[[CameraConfig], Detect]
 
 
-def threads_per_camera(bundle: SiteBundle) -> int:
-    """CPU threads each enabled camera's models may use: ``$GUARDIAN_MODEL_THREADS``
-    when set to a positive number, else the machine's cores shared among the cameras."""
+def threads_per_camera(bundle: SiteBundle, here: Sequence[str] | None = None) -> int:
+    """CPU threads each camera's models may use: ``$GUARDIAN_MODEL_THREADS`` when set to a
+    positive number, else this machine's cores shared among the cameras it runs — ``here``
+    (a worker's cameras), or by default the enabled cameras no worker runs elsewhere."""
     configured = os.environ.get(MODEL_THREADS_ENV, "").strip()
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
-    cameras = sum(1 for c in bundle.site.cameras if c.enabled)
-    return max(1, (os.cpu_count() or 1) // max(1, cameras))
+    if here is None:
+        here = [c.id for c in bundle.site.cameras if c.enabled and c.worker is None]
+    return max(1, (os.cpu_count() or 1) // max(1, len(here)))
 
 
 class SiteDetectors:
     """Builds a camera's detector: the pose model, with the swimmer model on the cameras
     that watch water."""
 
-    def __init__(self, bundle: SiteBundle) -> None:
+    def __init__(self, bundle: SiteBundle, here: Sequence[str] | None = None) -> None:
         self.bundle = bundle
+        #: the cameras whose models run in this process (None: the site's own cameras)
+        self.here = here
 
     def __call__(self, camera: CameraConfig) -> Detect:
         bundle, det = self.bundle, self.bundle.site.detection
-        threads = threads_per_camera(bundle)
+        threads = threads_per_camera(bundle, self.here)
         detector = PoseDetector(
             models_dir=bundle.models_dir,
             model_path=bundle.model_path,

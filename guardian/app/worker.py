@@ -106,7 +106,7 @@ def build_worker(
     )
     builder = SiteCameras(
         bundle,
-        detector_factory or SiteDetectors(bundle),
+        detector_factory or SiteDetectors(bundle, cameras),
         scene_zones=frozenset(RuleEngine(rules.rules).scene_zones()),
         clips=clips,
         identity=None,  # the site identity's camera half does not travel (yet)
