@@ -244,6 +244,34 @@ def _detect_model_yaml(folder: Path, ultralytics: Any) -> Path:
     return target
 
 
+def checkpoint_epochs(checkpoint: Path) -> int:
+    """How many epochs an ultralytics training checkpoint has finished."""
+    import torch  # heavy: only when resuming a training
+
+    state = torch.load(str(checkpoint), map_location="cpu", weights_only=False)
+    return int(state.get("epoch", -1)) + 1
+
+
+def trim_results(results: Path, epochs: int) -> None:
+    """Keep the first ``epochs`` rows of a training's ``results.csv``.
+
+    Ultralytics writes an epoch's row before its checkpoint: a run killed between the
+    two leaves a row that the resumed run writes again. Resuming from a checkpoint of
+    ``epochs`` finished epochs drops the rows after them first (written atomically).
+    """
+    if not results.is_file():
+        return
+    lines = results.read_text().splitlines(keepends=True)
+    if len(lines) <= epochs + 1:  # the header and at most one row per finished epoch
+        return
+    tmp = results.with_suffix(".csv.tmp")
+    tmp.write_text("".join(lines[: epochs + 1]))
+    os.replace(tmp, results)
+    log.warning(
+        "%s: dropped %d row(s) of epochs after the checkpoint", results, len(lines) - epochs - 1
+    )
+
+
 def train_detector(
     data_yaml: Path,
     run_dir: Path,
@@ -271,6 +299,7 @@ def train_detector(
     if resume:
         if not last.is_file():
             raise ModelError(f"nothing to resume: {last} does not exist")
+        trim_results(run_dir / "results.csv", checkpoint_epochs(last))
         model = ultralytics.YOLO(str(last), task="detect")
         model.train(resume=True)
     else:

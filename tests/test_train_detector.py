@@ -20,6 +20,7 @@ import pytest
 from corpus import require_corpus
 
 from guardian.cli import main
+from guardian.detection import checkpoint_epochs, trim_results
 
 TINY = """\
 corpus: {corpus}
@@ -120,3 +121,19 @@ def test_config_problems_name_the_line(tmp_path: Path, capsys: pytest.CaptureFix
     err = capsys.readouterr().err
     assert f"{path}:1:" in err and "unknown swimmer dataset(s) lake" in err
     assert f"{path}:2:" in err and f"{path}:3:" in err
+
+
+def test_resume_drops_result_rows_written_after_the_checkpoint(tmp_path: Path) -> None:
+    """A run killed between an epoch's results row and its checkpoint: the resumed run
+    must not count that epoch twice."""
+    import torch
+
+    last = tmp_path / "last.pt"
+    torch.save({"epoch": 0}, last)  # ultralytics: the index of the last finished epoch
+    assert checkpoint_epochs(last) == 1
+    results = tmp_path / "results.csv"
+    results.write_text("epoch,loss\n1,0.9\n2,0.7\n")
+    trim_results(results, checkpoint_epochs(last))
+    assert results.read_text() == "epoch,loss\n1,0.9\n"
+    trim_results(results, 1)  # nothing more to drop
+    assert results.read_text() == "epoch,loss\n1,0.9\n"
