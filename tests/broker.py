@@ -37,12 +37,13 @@ def mosquitto_exe() -> str | None:
     return "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
 
 
-def tool(name: str) -> str:
-    """``mosquitto_pub`` / ``mosquitto_sub`` / ``mosquitto_passwd`` or skip."""
+def tool(name: str, package: str = "mosquitto") -> str:
+    """``mosquitto_pub`` / ``mosquitto_passwd`` / ``systemd-analyze`` ... or skip (fail in
+    CI: scripts/system-deps installs them)."""
     for candidate in (shutil.which(name), f"/usr/bin/{name}", f"/usr/sbin/{name}"):
         if candidate and os.access(candidate, os.X_OK):
             return candidate
-    _missing(f"{name} is not installed (apt-get install mosquitto)")
+    _missing(f"{name} is not installed (apt-get install {package})")
 
 
 def free_port() -> int:

@@ -11,24 +11,11 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from guardian.vocab import Role
 
 JsonDict = dict[str, Any]
-
-
-class TrackEntry(Protocol):
-    """What :class:`~guardian.rules.triggers._Entries` needs of a per-track entry."""
-
-    @property
-    def x(self) -> float: ...
-    @property
-    def y(self) -> float: ...
-    @property
-    def file(self) -> bool: ...
-    def who(self) -> str: ...
-    def to_json(self) -> JsonDict: ...
 
 
 def _file(data: Mapping[str, Any]) -> bool:
