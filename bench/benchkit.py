@@ -41,10 +41,11 @@ import platform
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from guardian.fall.data import FallClip
 from guardian.records import PostureReading
 
 REPO = Path(__file__).resolve().parent.parent
@@ -146,6 +147,22 @@ def score_fall(
         delay_s=round(hit.reported - on_ground_s, 2),
         fall_at_vs_ground_s=round(hit.fall_at - on_ground_s, 2),
     )
+
+
+def score_clip(log: FallLog, truth: FallClip, epoch: float) -> tuple[tuple[Fire, ...], FallScore]:
+    """A clip's fires (times from ``epoch``, the clip's start) and their score against
+    its ground truth (frames at the clip's own fps)."""
+    fires = tuple(
+        replace(f, fall_at=round(f.fall_at - epoch, 3), reported=round(f.reported - epoch, 3))
+        for f in log.fires()
+    )
+    score = score_fall(
+        fires,
+        is_fall=truth.is_fall,
+        onset_s=None if truth.onset is None else truth.onset / truth.fps,
+        on_ground_s=None if truth.on_ground is None else truth.on_ground / truth.fps,
+    )
+    return fires, score
 
 
 # --------------------------------------------------------------------------- reports

@@ -267,11 +267,18 @@ def _site(
     imgsz: int,
     swimmers: bool,
     weights: Path | None = None,
+    *,
+    motion: str | None = None,
+    water_motion: str = "watch",
 ) -> Path:
+    """The site of one video. ``motion``: "on" (the water zone marked ``motion:
+    water_motion``), "off" (``motion: {enabled: false}``: the models on every frame) or
+    None (neither written: the site's defaults)."""
     points = ", ".join(f"[{x}, {y}]" for x, y in zone)
     (folder / "zones.yaml").write_text(
         "zones:\n  - name: water\n    camera: pool\n    kind: water\n    units: px\n"
         f"    polygon: [{points}]\n    anchor: hips\n    inertia: 2\n"
+        + (f"    motion: {water_motion}\n" if motion == "on" else "")
     )
     (folder / "rules.yaml").write_text(
         "rules:\n"
@@ -288,7 +295,8 @@ def _site(
     site = folder / "site.yaml"
     site.write_text(
         f"cameras:\n  - id: pool\n    source: {video}\n    fps: {fps}\n    imgsz: {imgsz}\n"
-        "zones: [zones.yaml]\nrules: [rules.yaml]\n"
+        + ("    motion: {enabled: false}\n" if motion == "off" else "")
+        + "zones: [zones.yaml]\nrules: [rules.yaml]\n"
         f"storage:\n  database: guardian.db\n  models: {MODELS}\n"
         f"detection:\n  swimmers:\n    enabled: {'true' if swimmers else 'false'}\n"
         + (f"    model: {weights}\n" if weights is not None else "")
@@ -303,7 +311,11 @@ def pipeline_part(
     swimmers: bool,
     weights: Path | None,
     only: list[str] | None = None,
+    *,
+    motion: str | None = None,
+    water_motion: str = "watch",
 ) -> list[dict[str, object]]:
+    """Each pool video through ``guardian run``; ``motion``: see :func:`_site`."""
     from guardian.app import run_site
 
     truth = read_truth(root)
@@ -315,7 +327,17 @@ def pipeline_part(
         video = root / "pool" / "videos" / f"{name}.mp4"
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            site = _site(folder, video, zone, fps, imgsz, swimmers, weights)
+            site = _site(
+                folder,
+                video,
+                zone,
+                fps,
+                imgsz,
+                swimmers,
+                weights,
+                motion=motion,
+                water_motion=water_motion,
+            )
             record = folder / "obs.jsonl"
             t0 = time.perf_counter()
             code = run_site(site, record=record, progress=False)
@@ -436,6 +458,19 @@ def main() -> None:
     parser.add_argument("--skip-detection", action="store_true")
     parser.add_argument("--videos", nargs="*", help="only these pool videos (file stems)")
     parser.add_argument("--show", action="store_true", help="reprint the saved result")
+    parser.add_argument(
+        "--motion",
+        choices=("on", "off"),
+        default=None,
+        help="motion gating of the pool camera: on (the water zone marked --water-motion) "
+        "or off (the models on every frame); default: the site's defaults",
+    )
+    parser.add_argument(
+        "--water-motion",
+        choices=("watch", "shimmer", "ignore"),
+        default="watch",
+        help="with --motion on: what the water zone's movement means (default watch, as zones/pool.yaml advises)",
+    )
     args = parser.parse_args()
     path = RESULTS / (f"pool-{args.tag}.json" if args.tag else "pool.json")
     if args.show:
@@ -463,7 +498,16 @@ def main() -> None:
             else None
         )
         detection = detection_part(root, pose, swim, swim_cfg.overlap)
-    pipeline = pipeline_part(root, args.fps, args.imgsz, swimmers, args.weights, args.videos)
+    pipeline = pipeline_part(
+        root,
+        args.fps,
+        args.imgsz,
+        swimmers,
+        args.weights,
+        args.videos,
+        motion=args.motion,
+        water_motion=args.water_motion,
+    )
     import hashlib
 
     result: dict[str, object] = {
@@ -476,6 +520,8 @@ def main() -> None:
         "swimmer_sha256": hashlib.sha256(weights.read_bytes()).hexdigest() if swimmers else None,
         "swimmer_confidence": swim_cfg.confidence,
         "swimmer_imgsz": swim_cfg.imgsz or args.imgsz,
+        "motion": args.motion,
+        "water_motion": args.water_motion if args.motion == "on" else None,
         "detection": detection,
         "pipeline": pipeline,
     }

@@ -30,14 +30,13 @@ import json
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from benchkit import EARLY, LATE, FallLog, corpus, score_fall, write_report
+from benchkit import EARLY, LATE, FallLog, corpus, score_clip, write_report
 
 from guardian.fall.data import (
     IMGSZ,
@@ -80,16 +79,7 @@ def evaluate(truth: FallClip, dets: ClipDetections, step: int) -> dict[str, Any]
             if r.posture is Posture.LYING:
                 max_lying = max(max_lying, now - r.since)
 
-    fires = [
-        replace(f, fall_at=round(f.fall_at - EPOCH, 3), reported=round(f.reported - EPOCH, 3))
-        for f in log.fires()
-    ]
-    score = score_fall(
-        fires,
-        is_fall=truth.is_fall,
-        onset_s=None if truth.onset is None else truth.onset / truth.fps,
-        on_ground_s=None if truth.on_ground is None else truth.on_ground / truth.fps,
-    )
+    fires, score = score_clip(log, truth, EPOCH)
     row: dict[str, Any] = {
         "clip": Path(truth.path).name,
         "activity": truth.name.split("_")[2],  # UPFall_S1_A01_T1_Cam1 → A01

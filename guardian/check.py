@@ -727,8 +727,19 @@ def _pixel_zones(site: _Site, probes: Mapping[str, ProbeResult]) -> Iterator[Pro
 # --------------------------------------------------------------------------- --probe
 
 
+#: the key of a camera's record stream among the probes (after its id)
+RECORD_KEY = "#record"
+
+
 def _probe_problems(site: _Site, probes: Mapping[str, ProbeResult]) -> Iterator[Problem]:
     for index, cam in site.cameras:
+        recorded = probes.get(f"{cam.id}{RECORD_KEY}")
+        if recorded is not None and recorded.error is not None:
+            yield _warning(
+                site.doc,
+                ("cameras", index, "record"),
+                f"{recorded.error} (its record stream: clips would come from 'source')",
+            )
         probed = probes.get(cam.id)
         if probed is None:
             continue
@@ -764,8 +775,11 @@ def _probe_capture(source: str | int) -> Any:
     return default_capture_factory(source)
 
 
-def probe_camera(cam: CameraConfig, timeout: float | None = None) -> ProbeResult:
-    """Open ``cam``'s source with the real source code and read one frame.
+def probe_camera(
+    cam: CameraConfig, timeout: float | None = None, *, record: bool = False
+) -> ProbeResult:
+    """Open ``cam``'s source (``record``: its record stream) with the real source code
+    and read one frame.
 
     A stream that refuses the connection is reported at once; one that does not answer
     after ``timeout`` seconds (default :data:`PROBE_TIMEOUT`).
@@ -773,6 +787,7 @@ def probe_camera(cam: CameraConfig, timeout: float | None = None) -> ProbeResult
     from guardian.sources import SourceError, open_source
 
     timeout = PROBE_TIMEOUT if timeout is None else timeout
+    target: str | int = cam.record if record and cam.record is not None else cam.source
     stop = threading.Event()
     refused = threading.Event()
     result: list[ProbeResult] = []
@@ -786,7 +801,7 @@ def probe_camera(cam: CameraConfig, timeout: float | None = None) -> ProbeResult
 
     def read() -> None:
         try:
-            source = open_source(cam.id, cam.source, fps=cam.fps, capture_factory=capture)
+            source = open_source(cam.id, target, fps=cam.fps, capture_factory=capture)
         except SourceError as exc:
             result.append(ProbeResult(cam.id, None, str(exc)))
             return
@@ -801,8 +816,9 @@ def probe_camera(cam: CameraConfig, timeout: float | None = None) -> ProbeResult
     stop.set()
     if result:
         return result[0]
-    shown = _shown_source(cam)
-    if cam.source_kind not in ("url", "usb"):
+    shown = _shown_source(target)
+    live = isinstance(target, int) or target.strip().isdigit() or URL_RE.match(target)
+    if not live:
         why = "check that it is a complete video or a folder of images"
         return ProbeResult(cam.id, None, f"camera '{cam.id}': no frame in {shown} — {why}")
     check = (
@@ -815,18 +831,18 @@ def probe_camera(cam: CameraConfig, timeout: float | None = None) -> ProbeResult
     return ProbeResult(cam.id, None, f"camera '{cam.id}': {what} — {check}")
 
 
-def _shown_source(cam: CameraConfig) -> str:
-    """The source as a person may see it: URL passwords masked."""
-    if isinstance(cam.source, int) or cam.source_kind == "usb":
-        return f"USB camera {cam.source}"
-    if URL_RE.match(cam.source):
-        parts = urlsplit(cam.source)
+def _shown_source(source: str | int) -> str:
+    """A source as a person may see it: URL passwords masked."""
+    if isinstance(source, int) or source.strip().isdigit():
+        return f"USB camera {source}"
+    if URL_RE.match(source):
+        parts = urlsplit(source)
         if parts.password is not None:
             netloc = f"{parts.username or ''}:***@{parts.hostname or ''}"
             if parts.port is not None:
                 netloc += f":{parts.port}"
             return parts._replace(netloc=netloc).geturl()
-    return str(cam.source)
+    return str(source)
 
 
 def _probe_all(site: _Site, timeout: float | None) -> dict[str, ProbeResult]:
@@ -844,12 +860,16 @@ def _probe_all(site: _Site, timeout: float | None) -> dict[str, ProbeResult]:
             if cam.source_kind in ("file", "folder") and not exists(Path(str(cam.source))):
                 continue  # an error already: the source does not exist
 
-            def run(cam: CameraConfig = cam) -> None:
-                results[cam.id] = probe_camera(cam, timeout)
+            def run(cam: CameraConfig = cam, record: bool = False) -> None:
+                key = f"{cam.id}{RECORD_KEY}" if record else cam.id
+                results[key] = probe_camera(cam, timeout, record=record)
 
-            thread = threading.Thread(target=run, name=f"probe-all-{cam.id}", daemon=True)
-            thread.start()
-            threads.append(thread)
+            for record in (False, True) if cam.record is not None else (False,):
+                thread = threading.Thread(
+                    target=run, args=(cam, record), name=f"probe-all-{cam.id}", daemon=True
+                )
+                thread.start()
+                threads.append(thread)
         for thread in threads:
             thread.join()
         return results

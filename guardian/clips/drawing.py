@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from guardian.records import Track
+from guardian.records import Box, Keypoint, Track
 
 Image = npt.NDArray[np.uint8]
 
@@ -47,6 +48,28 @@ def thumbnail(image: Image, width: int = 320) -> Image:
         return image
     height = max(1, round(h * width / w))
     return np.asarray(cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA), np.uint8)
+
+
+def scale_tracks(tracks: Sequence[Track], sx: float, sy: float) -> tuple[Track, ...]:
+    """``tracks`` with boxes and keypoints scaled by ``sx``, ``sy`` (detect-frame pixels to
+    the pixels of a bigger or smaller picture of the same view, e.g. the record stream's)."""
+    if sx == 1 and sy == 1:
+        return tuple(tracks)
+    return tuple(
+        dataclasses.replace(
+            t,
+            box=Box(t.box.x1 * sx, t.box.y1 * sy, t.box.x2 * sx, t.box.y2 * sy),
+            keypoints=tuple(Keypoint(k.x * sx, k.y * sy, k.conf) for k in t.keypoints),
+        )
+        for t in tracks
+    )
+
+
+def scale_polygon(
+    polygon: Sequence[tuple[float, float]], sx: float, sy: float
+) -> list[tuple[float, float]]:
+    """``polygon`` with its points scaled by ``sx``, ``sy``."""
+    return [(x * sx, y * sy) for x, y in polygon]
 
 
 def draw_snapshot(

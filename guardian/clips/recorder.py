@@ -45,7 +45,14 @@ import cv2
 import imageio_ffmpeg
 import numpy as np
 
-from guardian.clips.drawing import decode_jpeg, draw_snapshot, encode_jpeg, thumbnail
+from guardian.clips.drawing import (
+    decode_jpeg,
+    draw_snapshot,
+    encode_jpeg,
+    scale_polygon,
+    scale_tracks,
+    thumbnail,
+)
 from guardian.clips.paths import PART_SUFFIX, clip_stem, resolve_clip_path
 from guardian.config.clips import ClipsConfig, format_size
 from guardian.config.zones import ZoneConfig
@@ -97,6 +104,8 @@ class BufferedFrame:
     width: int
     height: int
     jpeg: bytes
+    #: from the camera's record stream (its index is that stream's, not the detect one's)
+    record: bool = False
 
 
 class FrameRing:
@@ -122,10 +131,11 @@ class FrameRing:
         return [f for f in self.frames if f.timestamp >= start]
 
     def find(self, index: int, timestamp: float) -> BufferedFrame | None:
-        """The frame with this index, else the one nearest ``timestamp``."""
+        """The detect frame with this index, else the frame nearest ``timestamp`` (a camera
+        that records from its record stream: its frames are found by time)."""
         best: BufferedFrame | None = None
         for f in self.frames:
-            if f.index == index:
+            if f.index == index and not f.record:
                 return f
             if best is None or abs(f.timestamp - timestamp) < abs(best.timestamp - timestamp):
                 best = f
@@ -179,6 +189,8 @@ class _Pictures:
     zones: tuple[ZoneConfig, ...]
     thumbnail: str
     snapshot: str
+    #: the size of the detect frame the tracks are in (None: the picture's own size)
+    detect_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -549,8 +561,17 @@ class ClipWriter(threading.Thread):
             if self._low_space() is not None:
                 raise OSError("disk nearly full")
             image = decode_jpeg(item.frame.jpeg)
-            polygons = [(z.name, z.polygon_px(image.shape[1], image.shape[0])) for z in item.zones]
-            snap = draw_snapshot(image, item.tracks, polygons)
+            height, width = image.shape[:2]
+            # tracks and pixel zones are in detect-frame pixels: scaled to this picture's
+            # (a frame of the record stream is bigger than the detect stream's)
+            dw, dh = (
+                item.detect_size
+                if item.detect_size and min(item.detect_size) > 0
+                else (width, height)
+            )
+            sx, sy = width / dw, height / dh
+            polygons = [(z.name, scale_polygon(z.polygon_px(dw, dh), sx, sy)) for z in item.zones]
+            snap = draw_snapshot(image, scale_tracks(item.tracks, sx, sy), polygons)
             _write_file(resolve_clip_path(self.clips_dir, item.snapshot), encode_jpeg(snap, 85))
             _write_file(
                 resolve_clip_path(self.clips_dir, item.thumbnail),
@@ -627,10 +648,12 @@ class CameraClips:
         self.active: Recording | None = None
         self._lock = threading.Lock()
 
-    def push(self, frame: Frame) -> None:
-        """Keep the frame (JPEG) and pass it on to an open clip. Never blocks on the writer."""
+    def push(self, frame: Frame, *, record: bool = False) -> None:
+        """Keep the frame (JPEG) and pass it on to an open clip. Never blocks on the writer.
+
+        ``record``: the frame comes from the camera's record stream, not the detect one."""
         jpeg = encode_jpeg(frame.image, self.config.quality)
-        kept = BufferedFrame(frame.index, frame.timestamp, frame.width, frame.height, jpeg)
+        kept = BufferedFrame(frame.index, frame.timestamp, frame.width, frame.height, jpeg, record)
         with self._lock:
             self.ring.add(kept)
             rec = self.active
@@ -687,8 +710,10 @@ class CameraClips:
                 frame = self.ring.find(-1, when)
             if frame is not None:
                 tracks: tuple[Track, ...] = ()
+                detect_size: tuple[int, int] | None = None
                 if observation is not None and observation.camera == self.camera:
                     tracks = observation.tracks
+                    detect_size = (observation.width, observation.height)
                 pictures = _Pictures(
                     (clip_id,),
                     frame,
@@ -696,6 +721,7 @@ class CameraClips:
                     self.recorder.zones_for(self.camera),
                     f"{stem}.jpg",
                     f"{stem}-snapshot.jpg",
+                    detect_size,
                 )
                 queued.append(pictures)
             # before the writer can finish it (it then writes the final status); the camera

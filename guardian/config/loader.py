@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from guardian.config.checks import URL_RE
 from guardian.config.problems import ConfigError, Problem, problems_from_validation
 from guardian.config.site import CameraConfig, SiteConfig
 from guardian.config.yamlpos import YamlDocument, load_yaml
@@ -332,6 +333,26 @@ def load_site(path: Path) -> SiteBundle:
                     )
                 )
             cameras.append(cam.with_source(str(source), kind))
+
+    # record streams on disk: relative to the site file, and they must exist
+    for index, cam in enumerate(cameras):
+        record = cam.record
+        if record is None or URL_RE.match(record) or record.strip().isdigit():
+            continue
+        record_path = _resolve(base_dir, record).absolute()
+        if cam.enabled and cam.worker is None and not (is_file(record_path) or is_dir(record_path)):
+            line, col = doc.position(("cameras", index, "record"), value=True)
+            problems.append(
+                Problem(
+                    path,
+                    line,
+                    col,
+                    f"camera '{cam.id}' record '{record}' does not exist — looked for "
+                    f"{record_path}; give the stream clips are recorded from (a video file, a "
+                    "URL or a USB index), or leave 'record' out to record from 'source'",
+                )
+            )
+        cameras[index] = cam.model_copy(update={"record": str(record_path)})
 
     # reference views of the 'moved' check (camera health)
     for index, cam in enumerate(site.cameras):

@@ -36,6 +36,7 @@ from guardian.config.cron import crontab_trigger
 from guardian.config.durations import Duration, SupervisedDuration, check_supervised
 from guardian.config.health import HealthConfig
 from guardian.config.identity import IdentityConfig, disabled_identity
+from guardian.config.motion import MotionConfig
 from guardian.config.mqtt import MqttConfig
 from guardian.config.pose import PoseConfig
 from guardian.config.problems import located_error
@@ -135,6 +136,18 @@ class CameraConfig(BaseModel):
         description="an image of the camera's view as the zones were drawn on it (relative "
         "to the site file); the 'moved' check compares the picture with it. Empty: the "
         "camera's first good frame is saved next to the database and used",
+    )
+    record: str | None = Field(
+        None,
+        description="a second stream of the same view that clips are recorded from "
+        "(Frigate's record role), e.g. the camera's high-resolution main stream while "
+        "'source' is its low-resolution sub-stream (the detect role); empty: clips come "
+        "from 'source'",
+    )
+    motion: MotionConfig = Field(
+        default_factory=MotionConfig,
+        description="run the person models only when something moves, a person is "
+        "tracked, a rule waits, or at the heartbeat",
     )
     worker: str | None = Field(
         None,
@@ -310,6 +323,12 @@ class DetectionConfig(BaseModel):
     )
     confidence: float = Field(0.35, gt=0, lt=1, description="minimum person score, between 0 and 1")
     device: str = Field("cpu", description="inference device: cpu, cuda, cuda:0, mps")
+    precision: Literal["fp32", "int8"] = Field(
+        "fp32",
+        description="fp32, or int8: the ONNX models quantized once with calibration "
+        "frames (faster on CPUs with VNNI; see bench/results/int8.json for what it costs "
+        "in accuracy); only with backend onnx",
+    )
     swimmers: SwimmersConfig = Field(
         default_factory=SwimmersConfig,
         description="the swimmer detector on cameras that watch water",
@@ -324,6 +343,16 @@ class DetectionConfig(BaseModel):
                 "leave it out to use the bundled yolo11n-pose.pt"
             )
         return value
+
+    @model_validator(mode="after")
+    def _int8_needs_onnx(self) -> DetectionConfig:
+        if self.precision == "int8" and self.backend != "onnx":
+            raise located_error(
+                "precision int8 runs the quantized ONNX models — set 'backend: onnx' or "
+                "'precision: fp32'",
+                "precision",
+            )
+        return self
 
 
 class TrackingConfig(BaseModel):

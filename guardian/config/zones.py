@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from shapely.geometry import Polygon
 from shapely.validation import explain_validity
 
+from guardian.config.motion import ZoneMotion
 from guardian.config.problems import located_error
 from guardian.config.site import check_id
 
@@ -80,6 +81,12 @@ class ZoneConfig(BaseModel):
             "frames in a row a person must be inside before an enter counts, "
             "and outside before a leave counts"
         ),
+    )
+    motion: ZoneMotion = Field(
+        "watch",
+        description="what movement here means to the camera's motion check: watch (wakes "
+        "the person models), shimmer (water or leaves: only movement well above the usual "
+        "here counts) or ignore (never wakes them; the heartbeat still looks)",
     )
     description: str | None = Field(None, description="free text for people reading the file")
 

@@ -288,6 +288,10 @@ class MissingPeople(Protocol):
 
     def missing_tracks(self, camera: str) -> set[int]: ...
 
+    def timing(self, camera: str) -> bool:
+        """A timer of this trigger is running on ``camera``."""
+        ...
+
 
 @runtime_checkable
 class AdultGated(Protocol):

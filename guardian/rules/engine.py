@@ -254,6 +254,16 @@ class RuleEngine:
                         )
         return pending
 
+    def waiting_on(self, camera: str) -> bool:
+        """An active rule's timer waits for somebody to come back on ``camera`` (the
+        submersion timer): its models must keep looking."""
+        for rule in self._rules_for(camera):
+            if rule.enabled and self.context.mode in rule.modes:
+                for trigger in rule.triggers:
+                    if isinstance(trigger, MissingPeople) and trigger.timing(camera):
+                        return True
+        return False
+
     def _missing(self, camera: str) -> frozenset[int]:
         """Tracks of ``camera`` an absence timer of an active rule waits for (or fired
         for): one disappearance, one alert (count_drop defers to it)."""

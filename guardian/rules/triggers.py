@@ -505,6 +505,12 @@ class Absent:
     def sessions(self, files: frozenset[str]) -> None:
         self.entries.sessions(files)
 
+    def timing(self, camera: str) -> bool:
+        """A timer runs on ``camera`` (this run's, or one an earlier run left)."""
+        return any(slot[0] == camera for slot in self.entries.mine) or any(
+            e.camera == camera for e in self.entries.orphans.values()
+        )
+
     def missing_tracks(self, camera: str) -> set[int]:
         """This run's tracks on ``camera`` with a timer running, or one that fired."""
         ids = {slot[2] for slot in self.entries.mine if slot[0] == camera}
