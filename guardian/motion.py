@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -157,18 +157,25 @@ class MotionDetector:
 
 class RuleWaits:
     """Cameras a rule is waiting on (a submersion timer running): set by the rule thread
-    after each observation, read by the camera threads (their models keep running)."""
+    after each observation, read by the camera threads (their models keep running).
 
-    def __init__(self) -> None:
+    ``on_change(camera, waiting)`` hears each change (the site tells the worker of a
+    camera that runs elsewhere)."""
+
+    def __init__(self, on_change: Callable[[str, bool], None] | None = None) -> None:
         self._cameras: set[str] = set()
         self._lock = threading.Lock()
+        self.on_change = on_change
 
     def set(self, camera: str, waiting: bool) -> None:
         with self._lock:
+            changed = waiting != (camera in self._cameras)
             if waiting:
                 self._cameras.add(camera)
             else:
                 self._cameras.discard(camera)
+        if changed and self.on_change is not None:
+            self.on_change(camera, waiting)
 
     def __contains__(self, camera: object) -> bool:
         with self._lock:

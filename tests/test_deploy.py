@@ -194,6 +194,28 @@ def test_a_worker_cannot_publish_to_another_workers_camera(tmp_path: Path) -> No
                 client.close()
 
 
+def test_a_worker_reads_only_its_own_waiting_list(tmp_path: Path) -> None:
+    """The site's list of a worker's cameras a rule waits on: only the site writes it,
+    only that worker reads it."""
+    topics = Topics("guardian")
+    with _deploy_broker(tmp_path / "broker") as broker:
+        pool = Client(broker, "worker-pool", topics.waiting("pool"), topics.waiting("gate"))
+        gate = Client(broker, "worker-gate")
+        site = Client(broker, "site")
+        try:
+            gate.publish(topics.waiting("pool"), b'["forged"]')
+            site.publish(topics.waiting("gate"), b'["gate"]')
+            site.publish(topics.waiting("pool"), b'["pool"]')
+            end = time.monotonic() + 10
+            while not pool.received() and time.monotonic() < end:
+                time.sleep(0.05)
+            time.sleep(0.5)  # anything it may not read would have arrived by now
+            assert pool.received() == [(topics.waiting("pool"), b'["pool"]')]
+        finally:
+            for client in (pool, gate, site):
+                client.close()
+
+
 def test_without_a_password_nobody_gets_in(tmp_path: Path) -> None:
     with _deploy_broker(tmp_path / "broker") as broker:
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id="anonymous")

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -35,11 +35,13 @@ from livecam import LiveCamera, scene_frames
 
 from guardian.app import MODEL_THREADS_ENV, threads_per_camera
 from guardian.config import ConfigError, load_site
+from guardian.config.mqtt import MqttConfig
+from guardian.motion import RuleWaits
 from guardian.mqtt.feed import StreamEnd, decode_item, encode_item
-from guardian.mqtt.link import Message
-from guardian.mqtt.remote import RemoteCamera
+from guardian.mqtt.link import Message, MqttLink
+from guardian.mqtt.remote import RemoteCamera, RemoteCameras
 from guardian.mqtt.topics import Topics
-from guardian.mqtt.worker import FeedSender
+from guardian.mqtt.worker import FeedSender, WorkerNode
 from guardian.observations import read_observations
 from guardian.pipeline import StreamEnded
 from guardian.records import HealthChange, HealthProblem, Observation
@@ -442,3 +444,73 @@ def test_a_worker_s_backlog_is_bounded_and_goes_out_in_order() -> None:
     items = [decode_item("gate", payload) for _, payload in link.published]
     assert [i.seq for i in items] == list(range(150, 251))  # the newest, in order
     assert {topic for topic, _ in link.published} == {"guardian/cameras/gate/observations"}
+
+
+class _NoCameras:
+    """A worker's camera builder for a test that only connects the worker."""
+
+    def build(self) -> list[object]:
+        return []
+
+    def close(self) -> None:
+        pass
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_the_site_tells_a_worker_which_of_its_cameras_a_rule_waits_on(broker: Broker) -> None:
+    """A submersion timer on a worker's camera keeps that camera's models running there:
+    the site's RuleWaits → its link (retained, per worker) → the worker's RuleWaits, on a
+    real mosquitto; a restarted worker learns the list; a malformed list is ignored."""
+    config = MqttConfig(url=broker.url)
+    topics = Topics("guardian")
+    owners = {"pool": "poolside", "slide": "poolside", "road": "street"}
+
+    def worker(name: str) -> tuple[WorkerNode, RuleWaits]:
+        waits = RuleWaits()
+        node = WorkerNode(
+            name,
+            _NoCameras(),  # type: ignore[arg-type]
+            MqttLink(config, client_id=f"worker-{name}-{time.monotonic_ns()}"),
+            topics,
+            backlog=10,
+            waits=waits,
+        )
+        node.connect()
+        return node, waits
+
+    poolside, pool_waits = worker("poolside")
+    street, street_waits = worker("street")
+    remote = RemoteCameras(lambda: MqttLink(config, client_id="site"), topics, owners)
+    site = RuleWaits(on_change=remote.waiting)
+    stop = threading.Event()
+    feed = remote.feed("pool", None)(queue.Queue(), stop)
+    feed.start()  # the site's link connects and tells every worker its (empty) list
+    _until(lambda: remote.link is not None and remote.link.connected, "the site's link")
+    site.set("pool", True)
+    _until(lambda: "pool" in pool_waits, "pool waited on at the worker")
+    assert "slide" not in pool_waits and "road" not in street_waits
+    site.set("slide", True)
+    site.set("pool", False)
+    _until(lambda: "pool" not in pool_waits and "slide" in pool_waits, "the new list")
+    # a worker that restarts gets the retained list
+    poolside.link.close()
+    again, again_waits = worker("poolside")
+    _until(lambda: "slide" in again_waits, "the retained list after a restart")
+    # a malformed list is one log line; the worker keeps what it knew
+    bad = MqttLink(config, client_id="bad")
+    bad.connect()
+    bad.publish(topics.waiting("poolside"), b"{not a list", qos=1)
+    assert bad.flush(5)
+    time.sleep(0.5)
+    assert "slide" in again_waits
+    bad.close()
+    stop.set()
+    remote.close(wait=0)
+    for node in (again, street):
+        node.link.close()

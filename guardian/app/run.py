@@ -101,7 +101,8 @@ def build_runner(
         if site.identity.enabled
         else None
     )
-    waits = RuleWaits()  # the rule thread says which cameras a timer waits on
+    # the rule thread says which cameras a timer waits on (a worker's are told over MQTT)
+    waits = RuleWaits(on_change=remote.waiting if remote is not None else None)
     cameras = SiteCameras(
         bundle,
         detector_factory or SiteDetectors(bundle),

@@ -16,6 +16,7 @@ from guardian.app.site import load_site_and_rules
 from guardian.config import ConfigError, SiteBundle
 from guardian.detection import ModelError
 from guardian.fall.model import ModelError as FallModelError
+from guardian.motion import RuleWaits
 from guardian.mqtt.link import MqttError, MqttLink, Will
 from guardian.mqtt.topics import OFFLINE, Topics
 from guardian.mqtt.worker import RemoteClipLog, RemoteClipStore, WorkerNode
@@ -104,6 +105,7 @@ def build_worker(
     clips = build_recorder(
         bundle, rules, RemoteClipStore(RemoteClipLog(link, topics)), only=cameras
     )
+    waits = RuleWaits()  # the site says which of these cameras a rule waits on
     builder = SiteCameras(
         bundle,
         detector_factory or SiteDetectors(bundle, cameras),
@@ -113,6 +115,7 @@ def build_worker(
         relook=detector_factory is None,
         clock=clock,
         only=cameras,
+        waits=waits,
     )
     return WorkerNode(
         name,
@@ -124,6 +127,7 @@ def build_worker(
         snapshots=Snapshots.in_clips(bundle.clips_dir),
         stop=stop,
         clock=clock,
+        waits=waits,
     )
 
 

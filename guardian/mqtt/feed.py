@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,6 +187,28 @@ def encode_clip_request(
     return json.dumps(doc, separators=(",", ":")).encode()
 
 
+#: the largest list of waited-on cameras a worker reads
+MAX_WAITING = 4096
+
+
+def encode_waiting(cameras: Iterable[str]) -> bytes:
+    """The cameras a rule waits on, as the site tells their worker (a JSON list)."""
+    return json.dumps(sorted(cameras)).encode()
+
+
+def decode_waiting(payload: bytes) -> frozenset[str]:
+    """The cameras in a ``waiting`` message; FeedError when it is not a list of ids."""
+    if len(payload) > MAX_WAITING:
+        raise FeedError(f"a waiting list of {len(payload)} bytes is too long")
+    try:
+        doc = json.loads(payload)
+    except ValueError as exc:
+        raise FeedError(f"not JSON: {exc}") from exc
+    if not isinstance(doc, list) or not all(isinstance(c, str) and c for c in doc):
+        raise FeedError("a waiting list must be a JSON list of camera ids")
+    return frozenset(doc)
+
+
 def decode_clip_request(payload: bytes) -> ClipAsk:
     try:
         doc = json.loads(payload)
@@ -272,7 +294,9 @@ __all__ = [
     "decode_clip_request",
     "decode_clip_update",
     "decode_item",
+    "decode_waiting",
     "encode_clip_request",
     "encode_clip_update",
     "encode_item",
+    "encode_waiting",
 ]

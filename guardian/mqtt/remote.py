@@ -38,6 +38,7 @@ from guardian.mqtt.feed import (
     decode_clip_update,
     decode_item,
     encode_clip_request,
+    encode_waiting,
 )
 from guardian.mqtt.link import Message, MqttError, MqttLink
 from guardian.mqtt.topics import OFFLINE, ONLINE, Topics
@@ -222,6 +223,8 @@ class RemoteCameras:
         self._thread: threading.Thread | None = None
         #: clip rows asked of workers and not yet written or skipped
         self._asked: set[str] = set()
+        #: remote cameras a rule waits on (their workers keep the models running)
+        self._waiting: set[str] = set()
         self._answered = threading.Condition()
 
     # -- the runner's side -----------------------------------------------------------------
@@ -295,6 +298,28 @@ class RemoteCameras:
             qos=1,
         )
 
+    def waiting(self, camera: str, waiting: bool) -> None:
+        """A rule began or stopped waiting on ``camera`` (the rule thread): its worker is
+        told, so that its models keep looking while a submersion timer runs."""
+        worker = self.cameras.get(camera)
+        if worker is None:
+            return
+        with self._lock:
+            if waiting:
+                self._waiting.add(camera)
+            else:
+                self._waiting.discard(camera)
+        self._tell(worker)
+
+    def _tell(self, worker: str) -> None:
+        """The worker's cameras a rule waits on, retained (a restarted worker knows)."""
+        link = self.link
+        if link is None:
+            return  # said when the link connects
+        with self._lock:
+            cameras = [c for c in self._waiting if self.cameras.get(c) == worker]
+        link.publish(self.topics.waiting(worker), encode_waiting(cameras), qos=1, retain=True)
+
     # -- the link --------------------------------------------------------------------------
     def _connect(self) -> None:
         while not self._done.is_set():
@@ -311,6 +336,9 @@ class RemoteCameras:
                 self._done.wait(RETRY_CONNECT)
                 continue
             self.link = link
+            # every worker hears this run's list (an earlier run's retained one is stale)
+            for worker in sorted(set(self.cameras.values())):
+                self._tell(worker)
             return
 
     def _route(self, message: Message) -> None:

@@ -20,6 +20,8 @@ Camera workers ↔ site::
     <prefix>/workers/<worker>/status         worker availability: online / offline (last-will)
     <prefix>/cameras/<camera>/observations   observations (QoS 1, ordered per camera)
     <prefix>/workers/<worker>/clips/request  the site asks a worker for a clip
+    <prefix>/workers/<worker>/waiting        the worker's cameras a rule waits on (JSON list,
+                                             retained): their models keep running
     <prefix>/cameras/<camera>/clips/ready    a worker says a clip was handed over
 """
 
@@ -96,6 +98,10 @@ class Topics:
 
     def clip_request(self, worker: str) -> str:
         return self._t("workers", level(worker), "clips", "request")
+
+    def waiting(self, worker: str) -> str:
+        """The worker's cameras a rule of the site waits on (a submersion timer)."""
+        return self._t("workers", level(worker), "waiting")
 
     def clip_ready(self, camera: str) -> str:
         return self._t("cameras", level(camera), "clips", "ready")

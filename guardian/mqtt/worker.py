@@ -30,11 +30,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from guardian.clips import ClipRecorder
+from guardian.motion import RuleWaits
 from guardian.mqtt.feed import (
     FeedBody,
     FeedError,
     StreamEnd,
     decode_clip_request,
+    decode_waiting,
     encode_clip_update,
     encode_item,
 )
@@ -154,8 +156,12 @@ class WorkerNode:
         snapshots: Snapshots | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.time,
+        waits: RuleWaits | None = None,
     ) -> None:
         self.name = name
+        #: this worker's cameras a rule of the site waits on (the site says, over MQTT)
+        self.waits = waits
+        self._waited: frozenset[str] = frozenset()
         self.cameras = cameras
         self.link = link
         self.topics = topics
@@ -170,6 +176,7 @@ class WorkerNode:
         """Connect to the broker (MqttError when it cannot be reached)."""
         self.link.on_connect(self._online)
         self.link.subscribe(self.topics.clip_request(self.name), self._on_clip_request)
+        self.link.subscribe(self.topics.waiting(self.name), self._on_waiting)
         self.link.connect(timeout)
 
     def run(self) -> None:
@@ -237,6 +244,21 @@ class WorkerNode:
     # -- the network thread ----------------------------------------------------------------
     def _online(self) -> None:
         self.link.publish(self.topics.worker(self.name), ONLINE, retain=True)
+
+    def _on_waiting(self, message: Message) -> None:
+        """The site's list of this worker's cameras a rule waits on."""
+        try:
+            cameras = decode_waiting(message.payload)
+        except FeedError as exc:
+            log.warning("ignored a waiting list on %s: %s", message.topic, exc)
+            return
+        if self.waits is None:
+            return
+        for camera in self._waited - cameras:
+            self.waits.set(camera, False)
+        for camera in cameras:
+            self.waits.set(camera, True)
+        self._waited = cameras
 
     def _on_clip_request(self, message: Message) -> None:
         try:
