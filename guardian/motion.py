@@ -27,6 +27,7 @@ import numpy.typing as npt
 
 from guardian.config.motion import MotionConfig
 from guardian.config.zones import ZoneConfig
+from guardian.health import small_grey
 from guardian.records import Frame
 
 #: width of the grey copy the motion check works on (height follows the frame)
@@ -117,10 +118,8 @@ class MotionDetector:
             self._size = (width, height)
             self._background = None
             self._build_masks(width, height, small_h)
-        small = cv2.resize(image, (self.width, small_h), interpolation=cv2.INTER_AREA)
-        grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY) if small.ndim == 3 else small
-        grey = cv2.GaussianBlur(grey, (5, 5), 0)
-        return grey.astype(np.float32)
+        # the health check's small grey copy, blurred: compression noise is not movement
+        return np.asarray(cv2.GaussianBlur(small_grey(image, self.width), (5, 5), 0), np.float32)
 
     def _reset(self, grey: Grey, timestamp: float) -> None:
         self._background = grey.copy()

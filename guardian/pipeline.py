@@ -367,10 +367,9 @@ class CameraWorker(threading.Thread):
                     break
                 self.pipeline.times.add("decode", time.perf_counter() - t0)
                 self.status.last_frame = self.clock()
-                dropped = getattr(source, "dropped", 0)
-                if dropped:  # a live camera faster than its processing
-                    self.status.dropped = dropped
-                    drops.update(self.status.last_frame, dropped)
+                if source.dropped:  # a live camera faster than its processing
+                    self.status.dropped = source.dropped
+                    drops.update(self.status.last_frame, source.dropped)
                 if self.health is not None:  # problems before the frame's observation
                     t1 = time.perf_counter()
                     for change in self.health.check(frame):

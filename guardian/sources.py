@@ -230,6 +230,10 @@ def open_source(
 class FrameSource(ABC):
     """A camera's frames. Iterate :meth:`frames`; call :meth:`close` (or use ``with``) after."""
 
+    #: frames read but never given to the consumer (a live source faster than it); 0 for
+    #: files, which are read as fast as they are processed
+    dropped: int = 0
+
     def __init__(self, camera: str, *, fps: float, clock: Clock, sleep: Sleep) -> None:
         self.camera = camera
         #: the target rate: frames are yielded at most this often (in source time)

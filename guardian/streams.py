@@ -8,7 +8,6 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 
 from guardian.clips import CameraClips
@@ -187,28 +186,28 @@ DROP_WARNING_EVERY = 60.0
 
 
 class DropWatch:
-    """Says, at most once a minute, how many frames a live camera dropped in the last
-    minute (its processing is slower than its fps)."""
+    """Says, at most once a minute, how many frames a live camera dropped since it last
+    said so (its processing is slower than its fps)."""
 
     def __init__(self, camera: str, now: float, every: float = DROP_WARNING_EVERY) -> None:
         self.camera = camera
         self.every = every
-        #: (time, frames dropped so far) of the last minute's frames; the first is the base
-        self._marks: deque[tuple[float, int]] = deque([(now, 0)])
-        self._next_warning = now
+        self._since = now  # when the count below was taken
+        self._said = 0  # frames dropped until then
 
     def update(self, now: float, dropped: int) -> int:
-        """Frames dropped in the last minute (warned about when due)."""
-        self._marks.append((now, dropped))
-        while len(self._marks) > 2 and self._marks[1][0] <= now - self.every:
-            self._marks.popleft()
-        recent = dropped - self._marks[0][1]
-        if recent > 0 and now >= self._next_warning:
-            self._next_warning = now + self.every
+        """``dropped`` so far; returns the frames dropped since the last word, once it is
+        said (0 while a word is not due)."""
+        if now - self._since < self.every:
+            return 0
+        recent = dropped - self._said
+        if recent > 0:
             log.warning(
-                "camera %s: %d frames dropped in the last minute: processing is slower "
+                "camera %s: %d frames dropped in the last %.0f s: processing is slower "
                 "than its fps",
                 self.camera,
                 recent,
+                now - self._since,
             )
+        self._since, self._said = now, dropped
         return recent

@@ -696,3 +696,20 @@ def test_real_http_stream_is_reopened_after_it_drops() -> None:
     assert all(f.image.shape == (48, 64, 3) for f in got)
     assert camera.connections >= 2
     assert [f.timestamp for f in got] == sorted(f.timestamp for f in got)
+
+
+def test_dropped_frames_are_said_at_most_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    from guardian.streams import DropWatch
+
+    watch = DropWatch("gate", now=1000.0)
+    with caplog.at_level(logging.WARNING, logger="guardian.pipeline"):
+        assert watch.update(1010.0, 5) == 0  # not a minute yet
+        assert watch.update(1060.0, 12) == 12
+        assert watch.update(1100.0, 30) == 0  # said 40 s ago
+        assert watch.update(1125.0, 30) == 18
+        assert watch.update(1190.0, 30) == 0  # nothing more dropped: nothing said
+    said = [r.getMessage() for r in caplog.records]
+    assert said == [
+        "camera gate: 12 frames dropped in the last 60 s: processing is slower than its fps",
+        "camera gate: 18 frames dropped in the last 65 s: processing is slower than its fps",
+    ]
